@@ -1,0 +1,70 @@
+"""Test a checkpoint: ``python -m sports_rec.evaluate ckpt_path=PATH [data.root=...]``.
+
+The checkpoint carries its data and transform configs, so by default the run's own test
+split is rebuilt and the run's test metrics are reproduced. ``data.*`` keys given on the
+command line (``root``, ``batch_size``, ``num_workers``, ``split_seed`` ...) replace the
+stored ones, e.g. to point at the dataset on another machine. Data with other classes than
+the checkpoint's is refused. Artefacts are those of a training run's test stage
+(test_metrics.json, per_class.csv, confusion matrix, misclassified gallery), written to
+this evaluation's own run folder.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import hydra
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+import sports_rec  # noqa: F401  (registers the config resolvers)
+from sports_rec.checkpoint import check_same_classes, load_classifier
+from sports_rec.train import build_datamodule
+from sports_rec.utils.logging import get_logger
+from sports_rec.utils.run import instantiate_callbacks, task_wrapper
+
+log = get_logger(__name__)
+
+
+def merged_data_config(
+    stored: dict[str, Any], overrides: DictConfig | None, output_dir: str
+) -> DictConfig:
+    """The checkpoint's data config, with non-null command-line ``data.*`` values on top."""
+    data = OmegaConf.create(stored)
+    if overrides:
+        given = {
+            k: v
+            for k, v in OmegaConf.to_container(overrides, resolve=True).items()
+            if v is not None
+        }
+        data = OmegaConf.merge(data, given)
+    data.output_dir = output_dir
+    return data
+
+
+@task_wrapper
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    L.seed_everything(cfg.seed, workers=True)
+    model = load_classifier(cfg.ckpt_path)
+    metadata = model.hparams.metadata
+    data_cfg = merged_data_config(metadata["data"], cfg.get("data"), cfg.paths.output_dir)
+    datamodule = build_datamodule(data_cfg, metadata["transforms"])
+    datamodule.prepare_data()
+    check_same_classes(model, datamodule.class_names, f"the data at '{datamodule.root}'")
+
+    callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=False)
+    trainer.test(model, datamodule=datamodule)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    log.info("test/acc=%.4f (checkpoint %s)", metrics.get("test/acc", float("nan")), cfg.ckpt_path)
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Model side: nets (timm and classic), freeze policies, losses and the LightningModule."""

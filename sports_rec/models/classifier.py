@@ -1,0 +1,171 @@
+"""The classifier LightningModule shared by every study.
+
+It receives *configs* (plain dicts) for the net, the loss, the optimizer and the scheduler,
+and builds them itself. That keeps the whole recipe in ``hparams`` so a checkpoint alone
+rebuilds the model for evaluate/predict/explain/export, together with ``metadata``: class
+names and counts, input channels and size, and the data and transform configs.
+
+Batches are dicts. The net declares which entries it consumes via ``input_keys`` (default
+``("image",)``); fusion nets take ``("image", "keypoints")`` and video nets ``("video",)``,
+so no modality needs its own training loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn as nn
+from hydra.utils import instantiate
+from torchmetrics import MeanMetric
+
+from sports_rec.models.metrics import per_class_metrics, summary_metrics
+
+STAGES = ("train", "val", "test")
+
+
+class Classifier(L.LightningModule):
+    """Single-label classifier over dict batches.
+
+    Args:
+        net: Hydra config of the network (``num_classes``/``in_chans`` are filled in).
+        loss: Hydra config of the criterion (``class_counts`` is filled in).
+        optimizer: Hydra ``_partial_`` config of the optimizer.
+        scheduler: ``{"scheduler": partial config | None, "interval", "monitor", ...}``.
+        metadata: class names/counts, channels, image size, data and transform configs.
+        top_k: top-k accuracies to report.
+        regularization: ``{"l1": λ1, "l2": λ2}`` elastic-net penalty added to the loss
+            (seed 000); 0 disables it. Optimizer ``weight_decay`` is the usual L2 route.
+    """
+
+    def __init__(
+        self,
+        net: dict[str, Any],
+        loss: dict[str, Any],
+        optimizer: dict[str, Any],
+        scheduler: dict[str, Any] | None,
+        metadata: dict[str, Any],
+        top_k: tuple[int, ...] = (3, 5),
+        regularization: dict[str, float] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.class_names: list[str] = list(metadata["class_names"])
+        num_classes = len(self.class_names)
+        self.net: nn.Module = instantiate(
+            net, num_classes=num_classes, in_chans=int(metadata.get("channels", 3))
+        )
+        self.criterion: nn.Module = instantiate(loss, class_counts=metadata.get("class_counts"))
+        self.input_keys: tuple[str, ...] = tuple(getattr(self.net, "input_keys", ("image",)))
+        self.l1 = float((regularization or {}).get("l1", 0.0))
+        self.l2 = float((regularization or {}).get("l2", 0.0))
+        # ModuleDict keys may not shadow nn.Module attributes such as ``train``.
+        self.metrics = nn.ModuleDict(
+            {f"{stage}_": summary_metrics(num_classes, top_k) for stage in STAGES}
+        )
+        self.losses = nn.ModuleDict({f"{stage}_": MeanMetric() for stage in STAGES})
+        self.test_details = per_class_metrics(num_classes)
+        self.test_results: dict[str, torch.Tensor] = {}
+
+    # --------------------------------------------------------------------- forward
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        missing = [k for k in self.input_keys if k not in batch]
+        if missing:
+            raise KeyError(f"batch lacks {missing}; this net consumes {list(self.input_keys)}")
+        return self.net(*(batch[k] for k in self.input_keys))
+
+    def penalty(self) -> torch.Tensor:
+        """Elastic-net term ``l1 * sum|w| + l2 * sum w^2`` over trainable weights."""
+        total = torch.zeros((), device=self.device)
+        for param in self.net.parameters():
+            if param.requires_grad and param.ndim > 1:  # weights, not biases/norm scales
+                if self.l1:
+                    total = total + self.l1 * param.abs().sum()
+                if self.l2:
+                    total = total + self.l2 * param.pow(2).sum()
+        return total
+
+    def _shared_step(self, batch: dict[str, torch.Tensor], stage: str) -> dict[str, torch.Tensor]:
+        logits = self(batch)
+        labels = batch["label"]
+        loss = self.criterion(logits, labels)
+        mean_loss, metrics = self.losses[f"{stage}_"], self.metrics[f"{stage}_"]
+        mean_loss.update(loss.detach(), weight=labels.shape[0])
+        metrics.update(logits.detach(), labels)
+        self.log(
+            f"{stage}/loss",
+            mean_loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=labels.shape[0],
+        )
+        self.log_dict(
+            {f"{stage}/{k}": m for k, m in metrics.items()},
+            on_step=False,
+            on_epoch=True,
+            prog_bar=False,
+            batch_size=labels.shape[0],
+        )
+        return {"loss": loss, "logits": logits.detach(), "labels": labels}
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        out = self._shared_step(batch, "train")
+        loss = out["loss"]
+        if self.l1 or self.l2:
+            penalty = self.penalty()
+            self.log(
+                "train/penalty",
+                penalty,
+                on_step=False,
+                on_epoch=True,
+                batch_size=batch["label"].shape[0],
+            )
+            loss = loss + penalty
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        out = self._shared_step(batch, "test")
+        self.test_details.update(out["logits"], out["labels"])
+        probs = out["logits"].float().softmax(dim=1)
+        confidence, preds = probs.max(dim=1)
+        return {
+            "preds": preds,
+            "confidence": confidence,
+            "labels": out["labels"],
+            "index": batch["index"],
+        }
+
+    def on_test_epoch_start(self) -> None:
+        self.test_details.reset()
+        self.test_results = {}
+
+    def on_test_epoch_end(self) -> None:
+        self.test_results = {k: v.detach().cpu() for k, v in self.test_details.compute().items()}
+        for name in ("precision", "recall", "f1"):
+            self.log(f"test/{name}_macro", self.test_results[name].mean(), sync_dist=False)
+
+    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self(batch).float().softmax(dim=1)
+
+    # --------------------------------------------------------------------- optimisation
+    def configure_optimizers(self) -> Any:
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = instantiate(self.hparams.optimizer)(params=params)
+        sched_cfg = self.hparams.scheduler or {}
+        if not sched_cfg.get("scheduler"):
+            return optimizer
+        scheduler = instantiate(sched_cfg["scheduler"])(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {
+                "scheduler": scheduler,
+                "interval": sched_cfg.get("interval", "epoch"),
+                "frequency": sched_cfg.get("frequency", 1),
+                "monitor": sched_cfg.get("monitor", "val/loss"),
+            },
+        }

@@ -1,0 +1,1 @@
+"""Run artefacts (test metrics, per-class tables, confusion matrices, galleries, curves)."""

@@ -1,0 +1,146 @@
+"""Writers for a run's test artefacts; shared by ``train`` and ``evaluate``.
+
+Files (all in the run folder):
+
+* ``test_metrics.json``          - every ``test/*`` scalar plus the checkpoint evaluated;
+* ``per_class.csv``              - precision, recall, F1, support and accuracy per class;
+* ``confusion_matrix.csv``       - counts, rows = true class, columns = predicted class;
+* ``confusion_matrix.png``       - row-normalised heatmap with class names on both axes;
+* ``misclassified.png``          - gallery of misclassified test images (true vs predicted).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from sports_rec.data.image_io import ImageDecodeError, load_image
+
+
+def write_test_metrics(
+    path: Path, metrics: Mapping[str, float], extra: Mapping | None = None
+) -> dict:
+    """Write the ``test/*`` scalars (sorted) plus ``extra`` fields to JSON; return them."""
+    record = {k: float(v) for k, v in sorted(metrics.items()) if k.startswith("test/")}
+    if extra:
+        record.update(extra)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def per_class_table(
+    results: Mapping[str, torch.Tensor], class_names: Sequence[str]
+) -> pd.DataFrame:
+    """Per-class precision/recall/F1 with support and accuracy from the confusion matrix."""
+    cm = results["confusion_matrix"].numpy()
+    support = cm.sum(axis=1)
+    correct = np.diag(cm)
+    return pd.DataFrame(
+        {
+            "class_id": range(len(class_names)),
+            "class_name": list(class_names),
+            "precision": results["precision"].numpy(),
+            "recall": results["recall"].numpy(),
+            "f1": results["f1"].numpy(),
+            "support": support.astype(int),
+            "accuracy": np.divide(correct, support, out=np.zeros(len(cm)), where=support > 0),
+        }
+    )
+
+
+def write_confusion_matrix(out_dir: Path, cm: np.ndarray, class_names: Sequence[str]) -> None:
+    """CSV of counts and a PNG heatmap (row-normalised, counts annotated when legible)."""
+    frame = pd.DataFrame(cm.astype(int), index=list(class_names), columns=list(class_names))
+    frame.index.name = "true \\ predicted"
+    frame.to_csv(out_dir / "confusion_matrix.csv")
+
+    n = len(class_names)
+    rows = cm.sum(axis=1, keepdims=True)
+    normalised = np.divide(cm, rows, out=np.zeros_like(cm, dtype=float), where=rows > 0)
+    side = min(40.0, max(6.0, 0.28 * n + 3))
+    fig, ax = plt.subplots(figsize=(side, side * 0.9))
+    image = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+    fontsize = max(4, min(10, int(240 / max(n, 1))))
+    ax.set_xticks(range(n), labels=list(class_names), rotation=90, fontsize=fontsize)
+    ax.set_yticks(range(n), labels=list(class_names), fontsize=fontsize)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if n <= 30:
+        for i in range(n):
+            for j in range(n):
+                if cm[i, j]:
+                    colour = "white" if normalised[i, j] > 0.5 else "black"
+                    ax.text(
+                        j,
+                        i,
+                        int(cm[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=fontsize,
+                        color=colour,
+                    )
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of true class")
+    ax.set_title("Confusion matrix (row-normalised)")
+    fig.tight_layout()
+    fig.savefig(out_dir / "confusion_matrix.png", dpi=120)
+    plt.close(fig)
+
+
+def write_misclassified_gallery(
+    path: Path,
+    samples: Sequence[Mapping],
+    class_names: Sequence[str],
+    max_images: int = 32,
+) -> int:
+    """Grid of misclassified images; each sample has ``path``, ``true``, ``pred``,
+    ``confidence``. Returns the number of images drawn (0 writes no file)."""
+    samples = list(samples)[:max_images]
+    if not samples:
+        return 0
+    cols = min(8, len(samples))
+    rows = math.ceil(len(samples) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.9 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, sample in zip(axes.flat, samples, strict=False):
+        try:
+            ax.imshow(load_image(sample["path"], max_side=160))
+        except ImageDecodeError:
+            ax.text(0.5, 0.5, "unreadable", ha="center", va="center")
+        ax.set_title(
+            f"true: {class_names[sample['true']]}\npred: {class_names[sample['pred']]}"
+            f" ({sample['confidence']:.2f})",
+            fontsize=7,
+        )
+    fig.suptitle("Misclassified test images")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return len(samples)
+
+
+def write_test_artefacts(
+    out_dir: str | Path,
+    metrics: Mapping[str, float],
+    results: Mapping[str, torch.Tensor],
+    class_names: Sequence[str],
+    extra: Mapping | None = None,
+) -> dict:
+    """Write test_metrics.json, per_class.csv and the confusion matrix; return the metrics."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    record = write_test_metrics(out / "test_metrics.json", metrics, extra)
+    if results:
+        per_class_table(results, class_names).to_csv(out / "per_class.csv", index=False)
+        write_confusion_matrix(out, results["confusion_matrix"].numpy(), class_names)
+    return record

@@ -1,0 +1,154 @@
+"""Train, then test, one model: ``python -m sports_rec.train [overrides]``.
+
+Compose config -> build data -> build the classifier from the data's metadata -> fit ->
+test the best checkpoint -> write artefacts. With no overrides it trains a small model on
+a synthetic dataset in the sports100 layout (generated under ``data/`` on first use).
+
+Examples::
+
+    python -m sports_rec.train model=vit data=sports100 data.root=/data/sports100
+    python -m sports_rec.train -m model=resnet50,vit loss=ce,focal
+    python -m sports_rec.train trainer=ddp trainer.devices=4
+    python -m sports_rec.train ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import LearningRateMonitor
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+import sports_rec  # noqa: F401  (registers the config resolvers)
+from sports_rec.data.datamodule import SportsDataModule
+from sports_rec.models.classifier import Classifier
+from sports_rec.utils.logging import get_logger
+from sports_rec.utils.run import (
+    instantiate_callbacks,
+    instantiate_loggers,
+    print_config_tree,
+    task_wrapper,
+)
+
+log = get_logger(__name__)
+
+
+def build_datamodule(
+    data_cfg: DictConfig | dict,
+    transforms_cfg: DictConfig | dict,
+    sampler_cfg: DictConfig | dict | None = None,
+    **overrides: Any,
+) -> SportsDataModule:
+    """Instantiate the datamodule with its transforms and (training) sampler."""
+    transforms = instantiate(transforms_cfg) if transforms_cfg else None
+    sampler = instantiate(sampler_cfg) if sampler_cfg else None
+    return instantiate(data_cfg, transforms=transforms, sampler=sampler, **overrides)
+
+
+def data_metadata(cfg: DictConfig, datamodule: SportsDataModule) -> dict[str, Any]:
+    """Everything about the data a checkpoint must carry to be usable on its own."""
+    return {
+        "dataset": datamodule.name,
+        "class_names": datamodule.class_names,
+        "class_counts": datamodule.class_counts,
+        "channels": datamodule.channels,
+        "image_size": datamodule.image_size,
+        "data": OmegaConf.to_container(cfg.data, resolve=True),
+        "transforms": OmegaConf.to_container(cfg.transforms, resolve=True),
+    }
+
+
+def build_classifier(cfg: DictConfig, metadata: dict[str, Any]) -> Classifier:
+    def plain(node: Any) -> Any:
+        return OmegaConf.to_container(node, resolve=True) if node is not None else None
+
+    return Classifier(
+        net=plain(cfg.model.net),
+        loss=plain(cfg.loss),
+        optimizer=plain(cfg.optimizer),
+        scheduler=plain(cfg.scheduler),
+        metadata=metadata,
+        top_k=tuple(cfg.get("top_k", (3, 5))),
+        regularization=plain(cfg.get("regularization")),
+    )
+
+
+def _guard_ddp_in_multirun(cfg: DictConfig) -> None:
+    """Lightning's ``ddp`` re-launches the command line for each rank; inside a Hydra
+    multirun that would start whole sweeps in the children and leave stray folders, so
+    multirun jobs use ``ddp_spawn`` (same semantics, ranks forked in-process) instead."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return
+    strategy = cfg.trainer.get("strategy")
+    if isinstance(strategy, str) and strategy in {"ddp", "ddp_find_unused_parameters_true"}:
+        log.warning("multirun: using strategy=ddp_spawn instead of %s (no re-launch)", strategy)
+        with open_dict(cfg):
+            cfg.trainer.strategy = "ddp_spawn"
+
+
+def _test_checkpoint(cfg: DictConfig, trainer: L.Trainer) -> str | None:
+    """Which weights to test: ``best`` (the first ModelCheckpoint's best, i.e. best val
+    accuracy by default), ``last``, or ``none`` (current weights)."""
+    choice = str(cfg.get("test_ckpt", "best"))
+    callback = trainer.checkpoint_callback
+    if choice == "none" or callback is None or not cfg.train:
+        return None
+    if choice == "last":
+        return callback.last_model_path or None
+    return callback.best_model_path or None
+
+
+@task_wrapper
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Run one training job; returns the final callback metrics (for sweepers)."""
+    L.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.get("print_config", True):
+        print_config_tree(cfg, save_to=output_dir / "config_tree.log")
+
+    datamodule = build_datamodule(cfg.data, cfg.transforms, cfg.sampler)
+    datamodule.prepare_data()
+    metadata = data_metadata(cfg, datamodule)
+    model = build_classifier(cfg, metadata)
+
+    callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    loggers = instantiate_loggers(cfg.get("logger"))
+    if not loggers:
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    _guard_ddp_in_multirun(cfg)
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in trainer.loggers:
+        logger.log_hyperparams(
+            {"cfg": OmegaConf.to_container(cfg, resolve=True), "data": metadata["dataset"]}
+        )
+
+    if cfg.train:
+        trainer.fit(
+            model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=False
+        )
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    if cfg.test:
+        ckpt = _test_checkpoint(cfg, trainer)
+        if cfg.train and ckpt is None:
+            log.info("No checkpoint to test (e.g. fast_dev_run); testing the current weights")
+        trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, weights_only=False)
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    metrics = train(cfg)
+    optimized = cfg.get("optimized_metric")
+    return metrics.get(optimized) if optimized else None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""OmegaConf resolvers used by ``conf/``.
+
+* ``${cwd:}`` - the directory the command was started from. Hydra 1.3 no longer changes
+  directory, so data and logs land beside the user's shell, like any other CLI.
+* ``${uid:}`` - a short random id, cached per config like Hydra's ``${now:}``, appended to
+  run folders so two jobs started in the same second never share (and overwrite) a folder.
+* ``${channels:${data.grayscale}}`` - 1 for grayscale input, else 3.
+* ``${wandb_offline:}`` - True unless the user has configured W&B (API key in the
+  environment or in ``~/.netrc``) or explicitly set ``WANDB_MODE=online``.
+"""
+
+from __future__ import annotations
+
+import netrc
+import os
+import secrets
+
+from omegaconf import OmegaConf
+
+
+def _wandb_offline() -> bool:
+    mode = os.environ.get("WANDB_MODE", "").lower()
+    if mode in {"offline", "disabled", "dryrun"}:
+        return True
+    if mode == "online" or os.environ.get("WANDB_API_KEY"):
+        return False
+    try:
+        return netrc.netrc().authenticators("api.wandb.ai") is None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return True
+
+
+def register_resolvers() -> None:
+    """Register the resolvers once; safe to call repeatedly."""
+    resolvers = {
+        "cwd": (os.getcwd, False),
+        "uid": (lambda: secrets.token_hex(3), True),
+        "channels": (lambda grayscale: 1 if bool(grayscale) else 3, False),
+        "wandb_offline": (_wandb_offline, False),
+    }
+    for name, (fn, use_cache) in resolvers.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn, use_cache=use_cache)

@@ -1,0 +1,111 @@
+"""What every entry point does around its real work.
+
+* :func:`task_wrapper` - always finishes the W&B run (also on errors and inside sweeps, so
+  one job's failure never leaks its run into the next job) and always ends with the line
+  ``Run folder: <path>``.
+* :func:`print_config_tree` - the composed config as a rich tree, also saved to the run.
+* :func:`instantiate_callbacks` / :func:`instantiate_loggers` - build the dict-of-configs
+  groups ``callbacks`` and ``logger``.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import rich
+import rich.syntax
+import rich.tree
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from sports_rec.utils.logging import get_logger, global_rank
+
+log = get_logger(__name__)
+
+
+def finish_wandb() -> None:
+    """Close an open W&B run, if W&B was used at all."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        log.info("Closing the W&B run")
+        wandb.finish()
+
+
+def run_folder(cfg: DictConfig) -> str:
+    return str(Path(cfg.paths.output_dir).resolve())
+
+
+def task_wrapper(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+    """Wrap an entry point's task: finish W&B and print the run folder, whatever happens."""
+
+    @functools.wraps(task)
+    def wrapped(cfg: DictConfig) -> Any:
+        try:
+            return task(cfg)
+        except Exception:
+            log.exception("Task failed; outputs so far are in the run folder")
+            raise
+        finally:
+            finish_wandb()
+            if global_rank() == 0:
+                print(f"Run folder: {run_folder(cfg)}", flush=True)
+
+    return wrapped
+
+
+def print_config_tree(
+    cfg: DictConfig,
+    order: Sequence[str] = (
+        "data",
+        "transforms",
+        "model",
+        "loss",
+        "sampler",
+        "optimizer",
+        "scheduler",
+        "trainer",
+        "callbacks",
+        "logger",
+        "paths",
+    ),
+    save_to: str | Path | None = None,
+) -> None:
+    """Print the config as a rich tree (rank zero) and optionally save it as text."""
+    if global_rank() != 0:
+        return
+    tree = rich.tree.Tree("CONFIG", style="dim", guide_style="dim")
+    keys = [k for k in order if k in cfg] + [k for k in cfg if k not in order and k != "hydra"]
+    for key in keys:
+        branch = tree.add(str(key), style="bold", guide_style="dim")
+        node = cfg[key]
+        text = OmegaConf.to_yaml(node, resolve=True) if isinstance(node, DictConfig) else str(node)
+        branch.add(rich.syntax.Syntax(text, "yaml"))
+    rich.print(tree)
+    if save_to is not None:
+        with open(save_to, "w") as handle:
+            rich.print(tree, file=handle)
+
+
+def _instantiate_group(group: DictConfig | None, kind: str) -> list[Any]:
+    objects: list[Any] = []
+    if not group:
+        return objects
+    if not isinstance(group, DictConfig):
+        raise TypeError(f"{kind} config must be a mapping of name -> config")
+    for name, conf in group.items():
+        if isinstance(conf, DictConfig) and "_target_" in conf:
+            log.info("Instantiating %s <%s> (%s)", kind, conf._target_, name)
+            objects.append(instantiate(conf))
+    return objects
+
+
+def instantiate_callbacks(cfg: DictConfig | None) -> list[Any]:
+    return _instantiate_group(cfg, "callback")
+
+
+def instantiate_loggers(cfg: DictConfig | None) -> list[Any]:
+    return _instantiate_group(cfg, "logger")
