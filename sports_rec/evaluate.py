@@ -30,7 +30,11 @@ log = get_logger(__name__)
 def merged_data_config(
     stored: dict[str, Any], overrides: DictConfig | None, output_dir: str
 ) -> DictConfig:
-    """The checkpoint's data config, with non-null command-line ``data.*`` values on top."""
+    """The checkpoint's data config, with non-null command-line ``data.*`` values on top.
+
+    A new ``root`` means the user points at data on disk: the stored synthetic-data spec
+    (if any) is dropped so nothing is generated into the user's folder.
+    """
     data = OmegaConf.create(stored)
     if overrides:
         given = {
@@ -39,6 +43,8 @@ def merged_data_config(
             if v is not None
         }
         data = OmegaConf.merge(data, given)
+        if given.get("root") not in (None, stored.get("root")):
+            data.synthetic = None
     data.output_dir = output_dir
     return data
 

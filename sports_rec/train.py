@@ -100,7 +100,8 @@ def _test_checkpoint(cfg: DictConfig, trainer: L.Trainer) -> str | None:
     if choice == "none" or callback is None or not cfg.train:
         return None
     if choice == "last":
-        return callback.last_model_path or None
+        last = Path(callback.dirpath or "") / "last.ckpt"
+        return str(last) if last.is_file() else None
     return callback.best_model_path or None
 
 

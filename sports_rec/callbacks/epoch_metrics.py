@@ -24,10 +24,19 @@ class EpochMetricsWriter(L.Callback):
         self.path = Path(output_dir) / "metrics.csv"
         self.plots = plots
         self.rows: list[dict[str, float]] = []
+        self._batches = 0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._batches = 0
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args) -> None:
+        self._batches += 1
 
     @rank_zero_only
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
+        # Resuming from a checkpoint written at the end of an epoch replays that epoch's end
+        # without training; it was recorded by the run that trained it.
+        if trainer.sanity_checking or self._batches == 0:
             return
         row: dict[str, float] = {"epoch": trainer.current_epoch, "step": trainer.global_step}
         if trainer.optimizers:

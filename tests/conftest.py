@@ -1,0 +1,133 @@
+"""Shared fixtures: offline environment, tiny synthetic datasets and config composition.
+
+Tests compose the real configs from ``conf/`` (the same files the CLI uses) with overrides
+that shrink everything: 32 px images, a handful of images per class, no worker processes.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Nothing can be downloaded where the tests run: fail fast instead of retrying.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Callable, Iterator, Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra.core.global_hydra import GlobalHydra  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from omegaconf import DictConfig, open_dict  # noqa: E402
+
+import sports_rec  # noqa: E402,F401  (registers resolvers)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = PROJECT_ROOT / "conf"
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+# Tiny synthetic data in the sports100 layout, shared by the whole session.
+TINY_DATA = [
+    "data.synthetic.classes=4",
+    "data.synthetic.per_class=16",
+    "data.synthetic.eval_per_class=6",
+    "data.synthetic.size=32",
+    "data.image_size=32",
+    "data.batch_size=8",
+    "data.num_workers=0",
+]
+
+
+def shared_sample(name: str) -> Path:
+    """A folder of real samples from ../shared/data, or skip when it is absent."""
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"real samples not available: {path} is absent on this machine")
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Session-wide data folder: synthetic datasets are generated once per session."""
+    return tmp_path_factory.mktemp("data")
+
+
+def compose_config(
+    config_name: str, overrides: Sequence[str], output_dir: Path, root_dir: Path
+) -> DictConfig:
+    """Compose ``conf/<config_name>.yaml`` as the CLI would, with ``output_dir`` as the run
+    folder (normally set by Hydra at launch)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            config_name,
+            overrides=[f"paths.root_dir={root_dir}", *overrides],
+            return_hydra_config=True,
+        )
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        cfg.hydra.runtime.output_dir = str(output_dir)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]  # the CLI hands tasks the config without the hydra node too
+    output_dir.mkdir(parents=True, exist_ok=True)
+    return cfg
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path, data_dir: Path) -> Callable[..., DictConfig]:
+    """``make_cfg(*overrides, name="train", run="run")`` -> composed config for a tiny run."""
+
+    def factory(*overrides: str, name: str = "train", run: str = "run") -> DictConfig:
+        base = [f"paths.data_dir={data_dir}"] if name == "train" else []
+        if name == "train":
+            base += [*TINY_DATA, "trainer.accelerator=cpu", "print_config=false"]
+        return compose_config(name, [*base, *overrides], tmp_path / run, tmp_path)
+
+    return factory
+
+
+def run_cli(
+    module: str, *args: str, cwd: Path, timeout: int = 600, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``python -m <module> args`` like a user would; fail with its output on error."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    result = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if result.returncode != 0:
+        raise AssertionError(
+            f"{module} {' '.join(args)} failed ({result.returncode}):\n"
+            f"{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
+        )
+    return result
+
+
+def run_folder(output: str) -> Path:
+    """The ``Run folder: <path>`` a command printed (exactly one such line)."""
+    lines = [line for line in output.splitlines() if line.startswith("Run folder: ")]
+    assert len(lines) == 1, f"expected one 'Run folder:' line, got {lines}"
+    return Path(lines[0].removeprefix("Run folder: "))
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(autouse=True)
+def _clear_hydra() -> Iterator[None]:
+    yield
+    GlobalHydra.instance().clear()

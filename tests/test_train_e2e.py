@@ -1,0 +1,170 @@
+"""End to end: train, learn above chance, evaluate, resume, determinism, artefacts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from sports_rec.evaluate import evaluate
+from sports_rec.train import train
+from tests.conftest import compose_config
+
+LEARN_DATA = [
+    "data.synthetic.classes=4",
+    "data.synthetic.per_class=32",
+    "data.synthetic.eval_per_class=8",
+    "data.synthetic.size=32",
+    "data.image_size=32",
+    "data.batch_size=16",
+    "data.num_workers=0",
+]
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One real (short) training run of the default small model, shared by several tests."""
+    root = tmp_path_factory.mktemp("trained")
+    out = root / "run"
+    cfg = compose_config(
+        "train",
+        [f"paths.data_dir={root / 'data'}", *LEARN_DATA, "trainer.max_epochs=10",
+         "trainer.accelerator=cpu", "print_config=true"],
+        out,
+        root,
+    )  # fmt: skip
+    metrics = train(cfg)
+    return {"cfg": cfg, "dir": out, "metrics": metrics, "root": root}
+
+
+def test_default_model_learns_well_above_chance(trained_run: dict) -> None:
+    result = json.loads((trained_run["dir"] / "test_metrics.json").read_text())
+    chance = 1 / 4
+    assert result["test/acc"] >= 2 * chance, result
+    assert result["test/acc_top3"] > result["test/acc"] - 1e-6
+    history = pd.read_csv(trained_run["dir"] / "metrics.csv")
+    assert history["train/loss"].iloc[-1] < history["train/loss"].iloc[0]
+
+
+def test_run_folder_holds_every_artefact(trained_run: dict) -> None:
+    out: Path = trained_run["dir"]
+    for name in ("metrics.csv", "test_metrics.json", "per_class.csv", "confusion_matrix.csv",
+                 "confusion_matrix.png", "splits.csv", "data_report.txt", "config_tree.log",
+                 "plots/loss.png", "plots/accuracy.png", "plots/lr.png", "csv/metrics.csv"):  # fmt: skip
+        assert (out / name).is_file(), name
+    ckpts = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert "last.ckpt" in ckpts
+    assert any(n.startswith("best-val-acc") for n in ckpts)
+    assert any(n.startswith("best-val-loss") for n in ckpts)
+
+    result = json.loads((out / "test_metrics.json").read_text())
+    for key in ("test/acc", "test/acc_top3", "test/mean_class_acc", "test/loss"):
+        assert key in result
+    assert "best-val-acc" in result["ckpt_path"]
+    history = pd.read_csv(out / "metrics.csv")
+    assert list(history["epoch"]) == list(range(10))
+    for column in ("train/loss", "val/loss", "train/acc", "val/acc", "lr",
+                   "train/samples_per_sec", "val/samples_per_sec"):  # fmt: skip
+        assert history[column].notna().all(), column
+
+    per_class = pd.read_csv(out / "per_class.csv")
+    assert list(per_class.columns) == ["class_id", "class_name", "precision", "recall", "f1",
+                                       "support", "accuracy"]  # fmt: skip
+    assert per_class["support"].sum() == 4 * 8
+    matrix = pd.read_csv(out / "confusion_matrix.csv", index_col=0)
+    assert list(matrix.index) == list(matrix.columns) == list(per_class["class_name"])
+    assert matrix.to_numpy().trace() / matrix.to_numpy().sum() == pytest.approx(result["test/acc"])
+
+
+def test_checkpoint_carries_classes_and_data_config(trained_run: dict) -> None:
+    ckpt = torch.load(trained_run["dir"] / "checkpoints" / "last.ckpt", weights_only=False)
+    meta = ckpt["hyper_parameters"]["metadata"]
+    assert meta["class_names"] == ["air hockey", "ampute football", "archery", "arm wrestling"]
+    assert meta["data"]["_target_"].endswith("SportsDataModule")
+    assert meta["transforms"]["eval"]["size"] == 32
+
+
+def test_evaluate_reproduces_test_metrics(trained_run: dict, tmp_path: Path) -> None:
+    reference = json.loads((trained_run["dir"] / "test_metrics.json").read_text())
+    cfg = compose_config(
+        "evaluate", [f"ckpt_path={reference['ckpt_path']}", "trainer.accelerator=cpu"],
+        tmp_path / "eval", tmp_path,
+    )  # fmt: skip
+    metrics = evaluate(cfg)
+    for key in ("test/acc", "test/acc_top3", "test/mean_class_acc", "test/loss"):
+        assert metrics[key] == pytest.approx(reference[key], abs=1e-4), key
+    written = json.loads((tmp_path / "eval" / "test_metrics.json").read_text())
+    assert written["test/acc"] == pytest.approx(reference["test/acc"], abs=1e-4)
+    assert written["ckpt_path"] == reference["ckpt_path"]
+    for name in ("per_class.csv", "confusion_matrix.csv", "confusion_matrix.png"):
+        assert (tmp_path / "eval" / name).is_file()
+
+
+def test_evaluate_refuses_data_with_other_classes(trained_run: dict, tmp_path: Path) -> None:
+    from sports_rec.checkpoint import CheckpointDataMismatch
+    from sports_rec.data.synthetic import SyntheticSpec, generate
+
+    other = generate(SyntheticSpec("sports100", classes=3, per_class=2, eval_per_class=2,
+                                   size=32), tmp_path / "other")  # fmt: skip
+    ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
+    cfg = compose_config(
+        "evaluate", [f"ckpt_path={ckpt}", f"data.root={other}"],
+        tmp_path / "eval", tmp_path,
+    )  # fmt: skip
+    with pytest.raises(CheckpointDataMismatch, match="trained on 'synthetic_sports100'"):
+        evaluate(cfg)
+
+
+def test_resume_from_last_checkpoint_continues_the_epochs(trained_run: dict, tmp_path: Path,
+                                                          data_dir: Path) -> None:  # fmt: skip
+    last = trained_run["dir"] / "checkpoints" / "last.ckpt"
+    cfg = compose_config(
+        "train",
+        [f"paths.data_dir={trained_run['root'] / 'data'}", *LEARN_DATA, "trainer.max_epochs=12",
+         "trainer.accelerator=cpu", f"ckpt_path={last}", "print_config=false"],
+        tmp_path / "resumed", tmp_path,
+    )  # fmt: skip
+    train(cfg)
+    history = pd.read_csv(tmp_path / "resumed" / "metrics.csv")
+    assert list(history["epoch"]) == [10, 11]
+    resumed = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert resumed["epoch"] == 11
+
+
+def test_same_seed_gives_identical_metrics(make_cfg) -> None:
+    runs = []
+    for name in ("a", "b"):
+        cfg = make_cfg("trainer.max_epochs=2", "seed=7", "test=false", run=name)
+        train(cfg)
+        runs.append(pd.read_csv(Path(cfg.paths.output_dir) / "metrics.csv"))
+    columns = [c for c in runs[0].columns if "samples_per_sec" not in c]
+    pd.testing.assert_frame_equal(runs[0][columns], runs[1][columns])
+
+
+def test_fast_dev_run_tests_current_weights(make_cfg) -> None:
+    cfg = make_cfg("debug=fdr")
+    metrics = train(cfg)
+    assert "test/acc" in metrics
+    result = json.loads((Path(cfg.paths.output_dir) / "test_metrics.json").read_text())
+    assert result["ckpt_path"] is None
+
+
+@pytest.mark.parametrize("model", ["resnet50", "mobilenetv2", "convnext_tiny", "vit"])
+def test_study_models_train_a_few_steps(make_cfg, model: str) -> None:
+    cfg = make_cfg(f"model={model}", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
+                   "trainer.limit_val_batches=1", "trainer.limit_test_batches=1",
+                   "callbacks=none", "logger=none")  # fmt: skip
+    metrics = train(cfg)
+    assert torch.isfinite(torch.tensor(metrics["train/loss"]))
+    assert 0.0 <= metrics["test/acc"] <= 1.0
+
+
+def test_elastic_net_penalty_is_logged(make_cfg) -> None:
+    cfg = make_cfg("regularization.l1=1e-5", "regularization.l2=1e-4", "trainer.max_epochs=1",
+                   "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "test=false",
+                   "logger=none")  # fmt: skip
+    metrics = train(cfg)
+    assert metrics["train/penalty"] > 0
