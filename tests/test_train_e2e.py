@@ -31,11 +31,16 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = root / "run"
     cfg = compose_config(
         "train",
-        [f"paths.data_dir={root / 'data'}", *LEARN_DATA, "trainer.max_epochs=10",
-         "trainer.accelerator=cpu", "print_config=true"],
+        [
+            f"paths.data_dir={root / 'data'}",
+            *LEARN_DATA,
+            "trainer.max_epochs=10",
+            "trainer.accelerator=cpu",
+            "print_config=true",
+        ],
         out,
         root,
-    )  # fmt: skip
+    )
     metrics = train(cfg)
     return {"cfg": cfg, "dir": out, "metrics": metrics, "root": root}
 
@@ -51,9 +56,20 @@ def test_default_model_learns_well_above_chance(trained_run: dict) -> None:
 
 def test_run_folder_holds_every_artefact(trained_run: dict) -> None:
     out: Path = trained_run["dir"]
-    for name in ("metrics.csv", "test_metrics.json", "per_class.csv", "confusion_matrix.csv",
-                 "confusion_matrix.png", "splits.csv", "data_report.txt", "config_tree.log",
-                 "plots/loss.png", "plots/accuracy.png", "plots/lr.png", "csv/metrics.csv"):  # fmt: skip
+    for name in (
+        "metrics.csv",
+        "test_metrics.json",
+        "per_class.csv",
+        "confusion_matrix.csv",
+        "confusion_matrix.png",
+        "splits.csv",
+        "data_report.txt",
+        "config_tree.log",
+        "plots/loss.png",
+        "plots/accuracy.png",
+        "plots/lr.png",
+        "csv/metrics.csv",
+    ):
         assert (out / name).is_file(), name
     ckpts = sorted(p.name for p in (out / "checkpoints").iterdir())
     assert "last.ckpt" in ckpts
@@ -66,13 +82,27 @@ def test_run_folder_holds_every_artefact(trained_run: dict) -> None:
     assert "best-val-acc" in result["ckpt_path"]
     history = pd.read_csv(out / "metrics.csv")
     assert list(history["epoch"]) == list(range(10))
-    for column in ("train/loss", "val/loss", "train/acc", "val/acc", "lr",
-                   "train/samples_per_sec", "val/samples_per_sec"):  # fmt: skip
+    for column in (
+        "train/loss",
+        "val/loss",
+        "train/acc",
+        "val/acc",
+        "lr",
+        "train/samples_per_sec",
+        "val/samples_per_sec",
+    ):
         assert history[column].notna().all(), column
 
     per_class = pd.read_csv(out / "per_class.csv")
-    assert list(per_class.columns) == ["class_id", "class_name", "precision", "recall", "f1",
-                                       "support", "accuracy"]  # fmt: skip
+    assert list(per_class.columns) == [
+        "class_id",
+        "class_name",
+        "precision",
+        "recall",
+        "f1",
+        "support",
+        "accuracy",
+    ]
     assert per_class["support"].sum() == 4 * 8
     matrix = pd.read_csv(out / "confusion_matrix.csv", index_col=0)
     assert list(matrix.index) == list(matrix.columns) == list(per_class["class_name"])
@@ -90,9 +120,11 @@ def test_checkpoint_carries_classes_and_data_config(trained_run: dict) -> None:
 def test_evaluate_reproduces_test_metrics(trained_run: dict, tmp_path: Path) -> None:
     reference = json.loads((trained_run["dir"] / "test_metrics.json").read_text())
     cfg = compose_config(
-        "evaluate", [f"ckpt_path={reference['ckpt_path']}", "trainer.accelerator=cpu"],
-        tmp_path / "eval", tmp_path,
-    )  # fmt: skip
+        "evaluate",
+        [f"ckpt_path={reference['ckpt_path']}", "trainer.accelerator=cpu"],
+        tmp_path / "eval",
+        tmp_path,
+    )
     metrics = evaluate(cfg)
     for key in ("test/acc", "test/acc_top3", "test/mean_class_acc", "test/loss"):
         assert metrics[key] == pytest.approx(reference[key], abs=1e-4), key
@@ -107,26 +139,38 @@ def test_evaluate_refuses_data_with_other_classes(trained_run: dict, tmp_path: P
     from sports_rec.checkpoint import CheckpointDataMismatch
     from sports_rec.data.synthetic import SyntheticSpec, generate
 
-    other = generate(SyntheticSpec("sports100", classes=3, per_class=2, eval_per_class=2,
-                                   size=32), tmp_path / "other")  # fmt: skip
+    other = generate(
+        SyntheticSpec("sports100", classes=3, per_class=2, eval_per_class=2, size=32),
+        tmp_path / "other",
+    )
     ckpt = trained_run["dir"] / "checkpoints" / "last.ckpt"
     cfg = compose_config(
-        "evaluate", [f"ckpt_path={ckpt}", f"data.root={other}"],
-        tmp_path / "eval", tmp_path,
-    )  # fmt: skip
+        "evaluate",
+        [f"ckpt_path={ckpt}", f"data.root={other}"],
+        tmp_path / "eval",
+        tmp_path,
+    )
     with pytest.raises(CheckpointDataMismatch, match="trained on 'synthetic_sports100'"):
         evaluate(cfg)
 
 
-def test_resume_from_last_checkpoint_continues_the_epochs(trained_run: dict, tmp_path: Path,
-                                                          data_dir: Path) -> None:  # fmt: skip
+def test_resume_from_last_checkpoint_continues_the_epochs(
+    trained_run: dict, tmp_path: Path, data_dir: Path
+) -> None:
     last = trained_run["dir"] / "checkpoints" / "last.ckpt"
     cfg = compose_config(
         "train",
-        [f"paths.data_dir={trained_run['root'] / 'data'}", *LEARN_DATA, "trainer.max_epochs=12",
-         "trainer.accelerator=cpu", f"ckpt_path={last}", "print_config=false"],
-        tmp_path / "resumed", tmp_path,
-    )  # fmt: skip
+        [
+            f"paths.data_dir={trained_run['root'] / 'data'}",
+            *LEARN_DATA,
+            "trainer.max_epochs=12",
+            "trainer.accelerator=cpu",
+            f"ckpt_path={last}",
+            "print_config=false",
+        ],
+        tmp_path / "resumed",
+        tmp_path,
+    )
     train(cfg)
     history = pd.read_csv(tmp_path / "resumed" / "metrics.csv")
     assert list(history["epoch"]) == [10, 11]
@@ -154,17 +198,29 @@ def test_fast_dev_run_tests_current_weights(make_cfg) -> None:
 
 @pytest.mark.parametrize("model", ["resnet50", "mobilenetv2", "convnext_tiny", "vit"])
 def test_study_models_train_a_few_steps(make_cfg, model: str) -> None:
-    cfg = make_cfg(f"model={model}", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
-                   "trainer.limit_val_batches=1", "trainer.limit_test_batches=1",
-                   "callbacks=none", "logger=none")  # fmt: skip
+    cfg = make_cfg(
+        f"model={model}",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=1",
+        "trainer.limit_test_batches=1",
+        "callbacks=none",
+        "logger=none",
+    )
     metrics = train(cfg)
     assert torch.isfinite(torch.tensor(metrics["train/loss"]))
     assert 0.0 <= metrics["test/acc"] <= 1.0
 
 
 def test_elastic_net_penalty_is_logged(make_cfg) -> None:
-    cfg = make_cfg("regularization.l1=1e-5", "regularization.l2=1e-4", "trainer.max_epochs=1",
-                   "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "test=false",
-                   "logger=none")  # fmt: skip
+    cfg = make_cfg(
+        "regularization.l1=1e-5",
+        "regularization.l2=1e-4",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=1",
+        "test=false",
+        "logger=none",
+    )
     metrics = train(cfg)
     assert metrics["train/penalty"] > 0
