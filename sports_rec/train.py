@@ -14,6 +14,9 @@ Examples::
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 import sports_rec  # noqa: F401  (registers the config resolvers)
 from sports_rec.data.datamodule import SportsDataModule
@@ -79,17 +82,36 @@ def build_classifier(cfg: DictConfig, metadata: dict[str, Any]) -> Classifier:
     )
 
 
-def _guard_ddp_in_multirun(cfg: DictConfig) -> None:
-    """Lightning's ``ddp`` re-launches the command line for each rank; inside a Hydra
-    multirun that would start whole sweeps in the children and leave stray folders, so
-    multirun jobs use ``ddp_spawn`` (same semantics, ranks forked in-process) instead."""
+DDP_JOB_ENV = "SPORTS_REC_DDP_JOB"
+SUBPROCESS_DDP = {"ddp", "ddp_find_unused_parameters_true", "ddp_find_unused_parameters_false"}
+
+
+def pin_ddp_ranks_to_this_job(cfg: DictConfig) -> None:
+    """Inside a multirun, make Lightning's DDP ranks re-run *this job*, not the sweep.
+
+    Lightning's ``ddp`` starts ranks > 0 by re-running the command line; in a multirun that
+    is the whole sweep (``-m`` and every comma list), which starts new sweeps and leaves
+    stray folders. The job's own overrides and folder are recorded in the environment the
+    ranks inherit; :func:`main` of a rank > 0 replays exactly them.
+    """
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return
     strategy = cfg.trainer.get("strategy")
-    if isinstance(strategy, str) and strategy in {"ddp", "ddp_find_unused_parameters_true"}:
-        log.warning("multirun: using strategy=ddp_spawn instead of %s (no re-launch)", strategy)
-        with open_dict(cfg):
-            cfg.trainer.strategy = "ddp_spawn"
+    if not (isinstance(strategy, str) and strategy in SUBPROCESS_DDP):
+        return
+    overrides = [*HydraConfig.get().overrides.task, f"hydra.run.dir='{cfg.paths.output_dir}'"]
+    os.environ[DDP_JOB_ENV] = json.dumps(overrides)
+
+
+def replay_pinned_job_on_ddp_rank(argv: list[str]) -> list[str]:
+    """On a DDP rank > 0 launched from a multirun job, the job's single-run command line."""
+    pinned = os.environ.get(DDP_JOB_ENV)
+    if not pinned or int(os.environ.get("LOCAL_RANK", "0")) == 0:
+        return argv
+    lightning_args = [
+        a for a in argv[1:] if a.startswith(("hydra.job.name=", "hydra.output_subdir="))
+    ]
+    return [argv[0], *json.loads(pinned), *lightning_args]
 
 
 def _test_checkpoint(cfg: DictConfig, trainer: L.Trainer) -> str | None:
@@ -123,7 +145,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     loggers = instantiate_loggers(cfg.get("logger"))
     if not loggers:
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    _guard_ddp_in_multirun(cfg)
+    pin_ddp_ranks_to_this_job(cfg)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in trainer.loggers:
         logger.log_hyperparams(
@@ -145,10 +167,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
-def main(cfg: DictConfig) -> float | None:
+def hydra_main(cfg: DictConfig) -> float | None:
     metrics = train(cfg)
     optimized = cfg.get("optimized_metric")
     return metrics.get(optimized) if optimized else None
+
+
+def main() -> float | None:
+    """Console entry point (``python -m sports_rec.train``, ``sports-rec-train``)."""
+    sys.argv = replay_pinned_job_on_ddp_rank(sys.argv)
+    return hydra_main()
 
 
 if __name__ == "__main__":

@@ -84,12 +84,18 @@ def compose_config(
 
 @pytest.fixture
 def make_cfg(tmp_path: Path, data_dir: Path) -> Callable[..., DictConfig]:
-    """``make_cfg(*overrides, name="train", run="run")`` -> composed config for a tiny run."""
+    """``make_cfg(*overrides, name="train", run="run", tiny=True)`` -> composed config.
 
-    def factory(*overrides: str, name: str = "train", run: str = "run") -> DictConfig:
+    ``tiny`` shrinks the default synthetic dataset (pass False when selecting another
+    ``data=`` or ``experiment=``, whose configs have no synthetic section).
+    """
+
+    def factory(
+        *overrides: str, name: str = "train", run: str = "run", tiny: bool = True
+    ) -> DictConfig:
         base = [f"paths.data_dir={data_dir}"] if name == "train" else []
         if name == "train":
-            base += [*TINY_DATA, "trainer.accelerator=cpu", "print_config=false"]
+            base += [*(TINY_DATA if tiny else []), "trainer.accelerator=cpu", "print_config=false"]
         return compose_config(name, [*base, *overrides], tmp_path / run, tmp_path)
 
     return factory
