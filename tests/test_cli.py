@@ -67,6 +67,9 @@ def test_ddp_on_cpu_writes_one_run_with_synced_metrics(tmp_path: Path, data_dir:
     assert checkpoints.count("last.ckpt") == 1 and len(checkpoints) == 3
     history = pd.read_csv(folder / "metrics.csv")
     assert list(history["epoch"]) == [0, 1]  # one row per epoch, not one per rank
+    # The balanced sampler draws 4 classes x 16 (median) = 64 per epoch; each of the 2 ranks
+    # takes its half: 32 samples = 4 batches of 8 per epoch (8 if ranks did not shard).
+    assert list(history["step"]) == [4, 8]
     # 4 classes x 6 test images: each rank sees half, the synced confusion matrix all.
     per_class = pd.read_csv(folder / "per_class.csv")
     assert per_class["support"].sum() == 24
