@@ -1,0 +1,235 @@
+"""The one DataModule: reader -> checks -> splits -> datasets -> loaders.
+
+Configured entirely by ``conf/data/*`` (which reader, where, split policy), ``conf/transforms``
+and ``conf/sampler``. After :meth:`setup` it exposes ``class_names``, ``num_classes``,
+``class_counts`` (training split) and ``channels`` for the model side, and it writes what it
+did (``splits.csv``, ``data_report.txt``, ``skipped_files.csv``) into the run folder so a
+result can always be traced to the exact samples it was computed on.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pandas as pd
+from torch.utils.data import DataLoader, Dataset
+
+from sports_rec.data.datasets import ImageDataset
+from sports_rec.data.image_io import find_unreadable
+from sports_rec.data.index import IndexTable
+from sports_rec.data.samplers import ResamplingSampler
+from sports_rec.data.splits import assign_splits, carve_validation
+from sports_rec.data.synthetic import SyntheticSpec, ensure_synthetic
+from sports_rec.utils.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class SportsDataModule(L.LightningDataModule):
+    """Images (and later modalities) from any reader, split and sampled by config.
+
+    Args:
+        name: dataset name (for messages and the checkpoint).
+        root: dataset folder handed to ``reader``.
+        reader: ``reader(root) -> IndexTable`` (a Hydra ``_partial_``).
+        transforms: ``{"train": callable, "eval": callable}`` for decoded PIL images.
+        sampler: ``sampler(labels=..., seed=...) -> Sampler`` for training (``_partial_``);
+            None shuffles.
+        image_size: training resolution (also bounds decoding of huge images).
+        grayscale: decode single-channel images; models get ``in_chans=1``.
+        split: ``grouped`` or ``random``; how rows without a split are divided.
+        split_fractions: train/valid/test fractions for rows without a split.
+        val_fraction: fraction of train moved to ``valid`` when the layout has no valid.
+        split_seed: seed of the splits (fixed across training seeds on purpose).
+        seed: training seed, used by the sampler.
+        check_images: decode every image once at set-up and skip unreadable ones.
+        synthetic: when given (a :class:`SyntheticSpec` as dict), ``root`` is generated
+            on first use.
+        output_dir: run folder for the split and data reports (None: not written).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        root: str,
+        reader: Callable[[str], IndexTable],
+        transforms: dict[str, Callable] | None = None,
+        sampler: Callable[..., Any] | None = None,
+        image_size: int = 224,
+        grayscale: bool = False,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        num_workers: int = 2,
+        pin_memory: bool = False,
+        split: str = "grouped",
+        split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
+        val_fraction: float = 0.1,
+        split_seed: int = 42,
+        seed: int = 0,
+        check_images: bool = True,
+        max_side: int | None = None,
+        synthetic: dict[str, Any] | None = None,
+        output_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.root = str(root)
+        self.reader = reader
+        self.transforms = transforms or {}
+        self.sampler_factory = sampler
+        self.image_size = int(image_size)
+        self.grayscale = bool(grayscale)
+        self.batch_size = int(batch_size)
+        self.eval_batch_size = int(eval_batch_size or batch_size)
+        self.num_workers = int(num_workers)
+        self.pin_memory = pin_memory
+        self.split = split
+        self.split_fractions = tuple(split_fractions)
+        self.val_fraction = float(val_fraction)
+        self.split_seed = int(split_seed)
+        self.seed = int(seed)
+        self.check_images = check_images
+        self.max_side = max_side or 2 * self.image_size
+        self.synthetic = SyntheticSpec(**synthetic) if synthetic else None
+        self.output_dir = output_dir
+        self.index: IndexTable | None = None
+        self.frames: dict[str, pd.DataFrame] = {}
+        self.skipped: dict[str, str] = {}
+        self.datasets: dict[str, Dataset] = {}
+
+    # ----------------------------------------------------------------------- metadata
+    @property
+    def class_names(self) -> list[str]:
+        return list(self._index().class_names)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def class_counts(self) -> list[int]:
+        """Training samples per class (after splitting), in class-id order."""
+        self._ensure_splits()
+        counts = self.frames["train"]["label"].value_counts()
+        return [int(counts.get(i, 0)) for i in range(self.num_classes)]
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.grayscale else 3
+
+    # ----------------------------------------------------------------------- set-up
+    def prepare_data(self) -> None:
+        """Generate the synthetic stand-in on first use (local rank 0 only under DDP)."""
+        if self.synthetic is not None:
+            ensure_synthetic(self.synthetic, self.root)
+
+    def _index(self) -> IndexTable:
+        if self.index is None:
+            if self.synthetic is not None:
+                ensure_synthetic(self.synthetic, self.root)
+            self.index = self.reader(self.root)
+            log.info("%s at %s: %s", self.name, self.root, self.index.summary())
+            for note in self.index.notes:
+                log.warning("%s", note)
+        return self.index
+
+    def _ensure_splits(self) -> None:
+        if self.frames:
+            return
+        index = self._index()
+        frame = index.frame
+        if self.check_images:
+            self.skipped = find_unreadable(frame["path"])
+            if self.skipped:
+                examples = ", ".join(repr(p) for p in list(self.skipped)[:3])
+                log.warning(
+                    "%d unreadable image(s) skipped (listed in skipped_files.csv), e.g. %s",
+                    len(self.skipped),
+                    examples,
+                )
+                frame = frame[~frame["path"].isin(self.skipped)]
+        if frame["split"].isna().any():
+            frame = assign_splits(frame, self.split_fractions, self.split_seed, mode=self.split)
+        if not (frame["split"] == "valid").any():
+            group = "group" if self.split == "grouped" and "group" in frame.columns else None
+            frame = carve_validation(frame, self.val_fraction, self.split_seed, group_column=group)
+            log.info(
+                "no validation split on disk: carved %.0f%% of train (stratified, split_seed=%d)",
+                100 * self.val_fraction,
+                self.split_seed,
+            )
+        for split in ("train", "valid", "test"):
+            part = frame[frame["split"] == split].reset_index(drop=True)
+            if part.empty:
+                raise ValueError(
+                    f"{self.name} at {self.root}: the '{split}' split is empty after splitting "
+                    f"({index.summary()}). Add data, or change data.split_fractions / "
+                    "data.val_fraction."
+                )
+            self.frames[split] = part
+        self._write_reports(frame)
+
+    def setup(self, stage: str | None = None) -> None:
+        self._ensure_splits()
+        train_tf = self.transforms.get("train")
+        eval_tf = self.transforms.get("eval")
+        make = functools.partial(ImageDataset, grayscale=self.grayscale, max_side=self.max_side)
+        self.datasets = {
+            "train": make(self.frames["train"], train_tf),
+            "valid": make(self.frames["valid"], eval_tf),
+            "test": make(self.frames["test"], eval_tf),
+        }
+
+    def _write_reports(self, frame: pd.DataFrame) -> None:
+        from sports_rec.utils.logging import global_rank
+
+        if self.output_dir is None or global_rank() != 0:
+            return
+        out = Path(self.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        names = self._index().class_names
+        columns = [c for c in ("path", "label", "split", "group") if c in frame.columns]
+        frame[columns].assign(class_name=frame["label"].map(dict(enumerate(names)))).to_csv(
+            out / "splits.csv", index=False
+        )
+        lines = [f"dataset: {self.name}", f"root: {self.root}", self._index().summary()]
+        lines += [f"note: {n}" for n in self._index().notes]
+        for split, part in self.frames.items():
+            lines.append(f"{split}: {len(part)} samples")
+        (out / "data_report.txt").write_text("\n".join(lines) + "\n")
+        if self.skipped:
+            pd.DataFrame(
+                {"path": list(self.skipped), "reason": list(self.skipped.values())}
+            ).to_csv(out / "skipped_files.csv", index=False)
+
+    # ----------------------------------------------------------------------- loaders
+    def _loader(self, split: str, batch_size: int, **kwargs: Any) -> DataLoader:
+        if not self.datasets:
+            self.setup()
+        return DataLoader(
+            self.datasets[split],
+            batch_size=batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+            **kwargs,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        labels = self.frames["train"]["label"].tolist() if self.frames else None
+        if labels is None:
+            self.setup()
+            labels = self.frames["train"]["label"].tolist()
+        factory = self.sampler_factory or functools.partial(ResamplingSampler, strategy="shuffle")
+        sampler = factory(labels=labels, seed=self.seed)
+        return self._loader("train", self.batch_size, sampler=sampler, drop_last=False)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("valid", self.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.eval_batch_size)

@@ -1,0 +1,145 @@
+"""Seeded, stratified splits on the index table (pure functions, no I/O).
+
+* :func:`assign_splits` fills the ``split`` column of rows that have none (e.g. workout's
+  80/10/10), either per sample (``mode="random"``, the study's choice) or per group
+  (``mode="grouped"``: all frames of one video land in the same split, so near-duplicate
+  frames cannot leak from train into test).
+* :func:`carve_validation` moves a fraction of the training rows to ``valid`` (sports balls
+  ships only train and test).
+
+Both are stratified by class: every class keeps (as nearly as rounding allows) the same
+proportions, and classes with at least three samples (or groups) get at least one in each
+non-empty split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+SPLIT_NAMES: tuple[str, str, str] = ("train", "valid", "test")
+
+
+def _allocate(n: int, fractions: Sequence[float]) -> list[int]:
+    """Integer counts summing to ``n`` that follow ``fractions``; non-zero fractions get at
+    least one item when ``n`` allows."""
+    raw = np.asarray(fractions, dtype=float) * n
+    counts = np.floor(raw).astype(int)
+    for i in np.argsort(-(raw - counts))[: n - counts.sum()]:
+        counts[i] += 1
+    if n >= len(fractions):
+        for i, f in enumerate(fractions):
+            if f > 0 and counts[i] == 0:
+                donor = int(np.argmax(counts))
+                counts[donor] -= 1
+                counts[i] += 1
+    return counts.tolist()
+
+
+def _check_fractions(fractions: Sequence[float], names: Sequence[str]) -> None:
+    if len(fractions) != len(names):
+        raise ValueError(f"need {len(names)} fractions for {list(names)}, got {list(fractions)}")
+    if any(f < 0 for f in fractions) or not np.isclose(sum(fractions), 1.0):
+        raise ValueError(f"split fractions must be >= 0 and sum to 1, got {list(fractions)}")
+
+
+def _split_units(
+    units: pd.DataFrame, fractions: Sequence[float], names: Sequence[str], seed: int
+) -> dict[object, str]:
+    """Assign each unit (sample or group; columns ``unit``, ``label``, ``size``) a split,
+    stratified by label; groups are balanced by their sample counts."""
+    rng = np.random.default_rng(seed)
+    assignment: dict[object, str] = {}
+    for _, per_label in units.sort_values("unit").groupby("label", sort=True):
+        order = per_label.iloc[rng.permutation(len(per_label))]
+        if (order["size"] == 1).all():
+            counts = _allocate(len(order), fractions)
+            bounds = np.cumsum([0, *counts])
+            for k, name in enumerate(names):
+                for unit in order["unit"].iloc[bounds[k] : bounds[k + 1]]:
+                    assignment[unit] = name
+            continue
+        # Groups of different sizes: give each split at least one group when possible,
+        # then fill splits greedily towards their share of samples.
+        target = np.asarray(fractions) * order["size"].sum()
+        target[np.asarray(fractions) == 0] = -np.inf  # never fill a split that is off
+        filled = np.zeros(len(names))
+        first = [k for k, f in enumerate(fractions) if f > 0][: len(order)]
+        for position, (unit, size) in enumerate(zip(order["unit"], order["size"], strict=True)):
+            k = first[position] if position < len(first) else int(np.argmax(target - filled))
+            assignment[unit] = names[k]
+            filled[k] += size
+    return assignment
+
+
+def assign_splits(
+    frame: pd.DataFrame,
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    seed: int = 42,
+    mode: str = "grouped",
+    group_column: str = "group",
+) -> pd.DataFrame:
+    """Fill ``split`` for rows where it is missing; rows that have a split keep it.
+
+    Args:
+        frame: index table frame.
+        fractions: train/valid/test fractions.
+        seed: the split seed (independent of the training seed, so runs with different
+            training seeds are compared on the same split).
+        mode: ``random`` (per sample) or ``grouped`` (per ``group_column`` value).
+        group_column: column holding the group (video) id for ``grouped``.
+    """
+    _check_fractions(fractions, SPLIT_NAMES)
+    if mode not in {"random", "grouped"}:
+        raise ValueError(f"split mode must be 'random' or 'grouped', got {mode!r}")
+    frame = frame.copy()
+    todo = frame["split"].isna()
+    if not todo.any():
+        return frame
+    rows = frame[todo]
+    if mode == "grouped":
+        if group_column not in frame.columns:
+            raise ValueError(
+                f"grouped split needs a '{group_column}' column; this dataset's reader does "
+                "not provide one, use data.split=random"
+            )
+        units = (
+            rows.groupby(group_column)
+            .agg(label=("label", lambda s: s.mode().iloc[0]), size=("label", "size"))
+            .reset_index()
+            .rename(columns={group_column: "unit"})
+        )
+        assignment = _split_units(units, fractions, SPLIT_NAMES, seed)
+        frame.loc[todo, "split"] = rows[group_column].map(assignment)
+    else:
+        units = pd.DataFrame({"unit": rows.index, "label": rows["label"], "size": 1})
+        assignment = _split_units(units, fractions, SPLIT_NAMES, seed)
+        frame.loc[todo, "split"] = rows.index.map(assignment)
+    return frame
+
+
+def carve_validation(
+    frame: pd.DataFrame,
+    fraction: float = 0.1,
+    seed: int = 42,
+    group_column: str | None = None,
+) -> pd.DataFrame:
+    """Move a stratified ``fraction`` of the ``train`` rows to ``valid``.
+
+    With ``group_column`` (when the reader provides one) whole groups move together.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
+    frame = frame.copy()
+    train = frame["split"] == "train"
+    carved = assign_splits(
+        frame.loc[train].assign(split=None),
+        fractions=(1 - fraction, fraction, 0.0),
+        seed=seed,
+        mode="grouped" if group_column else "random",
+        group_column=group_column or "group",
+    )
+    frame.loc[train, "split"] = carved["split"].to_numpy()
+    return frame
