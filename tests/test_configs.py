@@ -168,3 +168,11 @@ def test_evaluate_config(make_cfg) -> None:
     assert cfg.task_name == "evaluate"
     assert cfg.data.root == "/elsewhere" and cfg.data.batch_size is None
     assert cfg.callbacks.test_artefacts.ckpt_path == cfg.ckpt_path
+
+
+@pytest.mark.parametrize("name", ["export", "predict"])
+def test_checkpoint_tool_configs(make_cfg, name: str) -> None:
+    extra = ["input=photos/"] if name == "predict" else ["format=torchscript"]
+    cfg = make_cfg("ckpt_path=/some/run/checkpoints/last.ckpt", *extra, name=name)
+    assert cfg.task_name == name and cfg.ckpt_path.endswith("last.ckpt")
+    assert cfg.paths.output_dir

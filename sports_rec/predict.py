@@ -1,0 +1,269 @@
+"""Predict image classes: ``python -m sports_rec.predict ckpt_path=PATH input=FILE|DIR|GLOB``.
+
+The checkpoint alone is enough: it carries the class names, the input channels and size
+and the deterministic eval transform, so images are prepared exactly as in testing. With
+``model_file=`` an exported ONNX or TorchScript file (``python -m sports_rec.export``)
+computes the logits instead of the PyTorch net, with the same preprocessing; its sidecar,
+when present, must agree with the checkpoint.
+
+``input`` is an image file (any extension), a folder (searched recursively for image files)
+or a glob pattern (``**`` recurses; matched folders are searched too). The CSV
+(``<run folder>/predictions.csv`` by default) has one row per file in a stable order:
+``path``, ``error`` (empty, or why the file could not be decoded), then ``label_1``,
+``prob_1`` ... ``label_k``, ``prob_k`` (softmax probabilities, most likely first). A corrupt
+or truncated image gets its error and empty predictions; the run goes on.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pandas as pd
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+import sports_rec  # noqa: F401  (registers the config resolvers)
+from sports_rec.checkpoint import load_classifier
+from sports_rec.data.image_io import ImageDecodeError, load_image
+from sports_rec.data.index import IMAGE_EXTENSIONS
+from sports_rec.export import OnnxRunner, load_exported, sidecar_path
+from sports_rec.models.classifier import Classifier
+from sports_rec.utils.run import task_wrapper
+
+Runner = Callable[[torch.Tensor], torch.Tensor]
+GLOB_CHARS = frozenset("*?[")
+
+
+class PredictInputError(FileNotFoundError):
+    """``input`` names no image file."""
+
+
+class ModelMismatch(ValueError):
+    """The model (file) does not fit the checkpoint's classes or input layout."""
+
+
+def _is_image(path: Path) -> bool:
+    return (
+        path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
+    )
+
+
+def _images_under(folder: Path) -> list[Path]:
+    """Image files anywhere below ``folder``, hidden files and folders skipped, sorted."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if _is_image(p) and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+
+
+def find_inputs(spec: str | Path) -> list[Path]:
+    """Resolve ``input`` to image files: a file, a folder (recursive) or a glob pattern.
+
+    A file named explicitly is kept whatever its extension (the user asked for it; if it
+    is no image its row says so). Folders and patterns keep image extensions only, so a
+    stray ``labels.csv`` does not become an error row.
+    """
+    text = str(spec)
+    path = Path(text).expanduser()
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        found = _images_under(path)
+    elif GLOB_CHARS & set(text):
+        found = []
+        for match in sorted(glob.glob(str(path), recursive=True)):
+            candidate = Path(match)
+            found += _images_under(candidate) if candidate.is_dir() else [candidate]
+        found = sorted({p for p in found if _is_image(p)})
+    else:
+        raise PredictInputError(f"input='{text}' does not exist (give a file, a folder or a glob)")
+    if not found:
+        extensions = ", ".join(sorted(IMAGE_EXTENSIONS))
+        raise PredictInputError(
+            f"no image files found for input='{text}' (looked for {extensions}; folders are "
+            "searched recursively, patterns such as 'photos/**/*.jpg' are expanded)"
+        )
+    return found
+
+
+def pytorch_runner(model: Classifier) -> Runner:
+    """The checkpoint's net in PyTorch: logits of a float batch."""
+    if tuple(model.input_keys) != ("image",):
+        raise ValueError(
+            f"predict handles image nets; this checkpoint's net consumes {list(model.input_keys)}"
+        )
+
+    def run(image: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return model({"image": image})
+
+    return run
+
+
+def check_model_file(model_file: Path, runner: Runner, model: Classifier) -> None:
+    """Refuse an exported file whose classes or input layout differ from the checkpoint's.
+
+    Preprocessing and labels come from the checkpoint, so a file exported from another
+    run would silently produce wrong labels.
+    """
+    metadata = model.hparams.metadata
+    channels, size = int(metadata.get("channels", 3)), int(metadata["image_size"])
+    sidecar = sidecar_path(model_file)
+    if sidecar.is_file():
+        info = json.loads(sidecar.read_text())
+        expected = {
+            "class_names": list(model.class_names),
+            "channels": channels,
+            "image_size": size,
+        }
+        differing = [key for key, value in expected.items() if info.get(key) != value]
+        if differing:
+            raise ModelMismatch(
+                f"'{model_file}' was not exported from this checkpoint: its {sidecar.name} "
+                f"has other {', '.join(differing)}. Export it from the checkpoint you "
+                "predict with: python -m sports_rec.export ckpt_path=..."
+            )
+    if isinstance(runner, OnnxRunner):
+        layout = [channels, size, size]
+        declared = runner.input_shape[1:]
+        if any(isinstance(d, int) and d != e for d, e in zip(declared, layout, strict=False)):
+            raise ModelMismatch(
+                f"'{model_file}' takes inputs of shape {runner.input_shape}, but the "
+                f"checkpoint's transform makes [batch, {channels}, {size}, {size}]"
+            )
+
+
+def decode(
+    paths: Sequence[Path], transform: Callable[[Any], torch.Tensor], mode: str, max_side: int
+) -> tuple[list[torch.Tensor], list[str]]:
+    """Decode and transform ``paths``; returns the tensors and one error per path ("" = ok).
+
+    Decoding errors are collected instead of raised: one bad file must not cost the
+    predictions of the others.
+    """
+    tensors: list[torch.Tensor] = []
+    errors: list[str] = []
+    for path in paths:
+        try:
+            image = load_image(path, mode=mode, max_side=max_side)
+        except ImageDecodeError as error:
+            errors.append(error.reason)
+            continue
+        tensors.append(transform(image))
+        errors.append("")
+    return tensors, errors
+
+
+def top_k_columns(k: int) -> list[str]:
+    """``label_1, prob_1, ..., label_k, prob_k``."""
+    return [name for i in range(1, k + 1) for name in (f"label_{i}", f"prob_{i}")]
+
+
+def top_k_entries(probs: torch.Tensor, class_names: Sequence[str], k: int) -> list[dict]:
+    """One ``{label_i, prob_i}`` dict per row of ``probs``, most likely class first."""
+    values, indices = probs.topk(k, dim=1)
+    rows = []
+    for row_values, row_indices in zip(values.tolist(), indices.tolist(), strict=True):
+        entry: dict[str, Any] = {}
+        for rank, (value, index) in enumerate(zip(row_values, row_indices, strict=True), 1):
+            entry[f"label_{rank}"] = class_names[index]
+            entry[f"prob_{rank}"] = value
+        rows.append(entry)
+    return rows
+
+
+def predict_files(
+    paths: Sequence[Path],
+    runner: Runner,
+    transform: Callable[[Any], torch.Tensor],
+    class_names: Sequence[str],
+    channels: int,
+    image_size: int,
+    top_k: int = 5,
+    batch_size: int = 16,
+) -> pd.DataFrame:
+    """Predict every file of ``paths`` in batches; one row per file, in the given order."""
+    k = max(1, min(int(top_k), len(class_names)))
+    mode = "L" if channels == 1 else "RGB"
+    rows: list[dict[str, Any]] = []
+    step = max(1, int(batch_size))
+    for start in range(0, len(paths), step):
+        chunk = paths[start : start + step]
+        tensors, errors = decode(chunk, transform, mode, max_side=2 * image_size)
+        entries: list[dict] = []
+        if tensors:
+            batch = torch.stack(tensors)
+            try:
+                logits = runner(batch)
+            except Exception as error:
+                first = (str(error).strip().splitlines() or [""])[0]
+                raise ModelMismatch(
+                    f"the model cannot run a batch of shape {tuple(batch.shape)} (the "
+                    f"checkpoint's eval transform output): {type(error).__name__}: {first}"
+                ) from error
+            if logits.shape[-1] != len(class_names):
+                raise ValueError(
+                    f"the model returns {logits.shape[-1]} logits but the checkpoint has "
+                    f"{len(class_names)} classes"
+                )
+            entries = top_k_entries(logits.float().softmax(dim=1), class_names, k)
+        predictions = iter(entries)
+        for path, error in zip(chunk, errors, strict=True):
+            rows.append({"path": str(path), "error": error, **({} if error else next(predictions))})
+    return pd.DataFrame(rows, columns=["path", "error", *top_k_columns(k)])
+
+
+@task_wrapper
+def predict(cfg: DictConfig) -> dict[str, Any]:
+    """Predict ``cfg.input`` with the checkpoint (or ``model_file``) and write the CSV."""
+    paths = find_inputs(cfg.input)
+    model = load_classifier(cfg.ckpt_path)
+    metadata = model.hparams.metadata
+    channels, image_size = int(metadata.get("channels", 3)), int(metadata["image_size"])
+    transform = instantiate(metadata["transforms"]["eval"])
+    if cfg.get("model_file"):
+        model_file = Path(cfg.model_file).expanduser()
+        if not model_file.is_file():
+            raise FileNotFoundError(f"model_file='{model_file}' does not exist")
+        runner = load_exported(model_file)
+        check_model_file(model_file, runner, model)
+        source = str(model_file)
+    else:
+        runner = pytorch_runner(model)
+        source = f"{cfg.ckpt_path} (PyTorch)"
+    table = predict_files(
+        paths,
+        runner,
+        transform,
+        model.class_names,
+        channels,
+        image_size,
+        top_k=cfg.top_k,
+        batch_size=cfg.batch_size,
+    )
+    output = Path(cfg.get("output") or Path(cfg.paths.output_dir) / "predictions.csv")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(output, index=False)
+    unreadable = int((table["error"] != "").sum())
+    print(
+        f"Predicted {len(table)} files ({unreadable} unreadable) with {source}; "
+        f"predictions: {output.resolve()}",
+        flush=True,
+    )
+    return {"output": str(output), "files": len(table), "unreadable": unreadable}
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
+def main(cfg: DictConfig) -> None:
+    predict(cfg)
+
+
+if __name__ == "__main__":
+    main()
