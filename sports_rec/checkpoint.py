@@ -14,14 +14,15 @@ from typing import Any
 
 import torch
 
+from sports_rec.errors import SportsRecError
 from sports_rec.models.classifier import Classifier
 
 
-class CheckpointError(ValueError):
+class CheckpointError(SportsRecError, ValueError):
     """The file is missing or is not a sports_rec checkpoint."""
 
 
-class CheckpointDataMismatch(ValueError):
+class CheckpointDataMismatch(SportsRecError, ValueError):
     """The data given to a checkpoint has other classes than it was trained on."""
 
 

@@ -22,7 +22,7 @@ import sports_rec  # noqa: F401  (registers the config resolvers)
 from sports_rec.checkpoint import check_same_classes, load_classifier
 from sports_rec.train import build_datamodule
 from sports_rec.utils.logging import get_logger
-from sports_rec.utils.run import instantiate_callbacks, task_wrapper
+from sports_rec.utils.run import exit_on_user_error, instantiate_callbacks, task_wrapper
 
 log = get_logger(__name__)
 
@@ -69,7 +69,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    evaluate(cfg)
+    with exit_on_user_error():
+        evaluate(cfg)
 
 
 if __name__ == "__main__":

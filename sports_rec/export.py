@@ -34,9 +34,10 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 import sports_rec  # noqa: F401  (registers the config resolvers)
 from sports_rec.checkpoint import load_classifier
+from sports_rec.errors import SportsRecError
 from sports_rec.models.classifier import Classifier
 from sports_rec.utils.logging import get_logger
-from sports_rec.utils.run import task_wrapper
+from sports_rec.utils.run import exit_on_user_error, task_wrapper
 
 log = get_logger(__name__)
 
@@ -49,7 +50,7 @@ OUTPUT_NAME = "logits"
 Runner = Callable[[torch.Tensor], torch.Tensor]
 
 
-class ExportError(RuntimeError):
+class ExportError(SportsRecError, RuntimeError):
     """The net cannot be exported to (or faithfully expressed in) the requested format."""
 
 
@@ -389,7 +390,8 @@ def export(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="export")
 def main(cfg: DictConfig) -> None:
-    export(cfg)
+    with exit_on_user_error():
+        export(cfg)
 
 
 if __name__ == "__main__":

@@ -32,19 +32,20 @@ import sports_rec  # noqa: F401  (registers the config resolvers)
 from sports_rec.checkpoint import load_classifier
 from sports_rec.data.image_io import ImageDecodeError, load_image
 from sports_rec.data.index import IMAGE_EXTENSIONS
+from sports_rec.errors import SportsRecError
 from sports_rec.export import OnnxRunner, load_exported, sidecar_path
 from sports_rec.models.classifier import Classifier
-from sports_rec.utils.run import task_wrapper
+from sports_rec.utils.run import exit_on_user_error, task_wrapper
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
 GLOB_CHARS = frozenset("*?[")
 
 
-class PredictInputError(FileNotFoundError):
+class PredictInputError(SportsRecError, FileNotFoundError):
     """``input`` names no image file."""
 
 
-class ModelMismatch(ValueError):
+class ModelMismatch(SportsRecError, ValueError):
     """The model (file) does not fit the checkpoint's classes or input layout."""
 
 
@@ -262,7 +263,8 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
 def main(cfg: DictConfig) -> None:
-    predict(cfg)
+    with exit_on_user_error():
+        predict(cfg)
 
 
 if __name__ == "__main__":

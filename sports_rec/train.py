@@ -33,6 +33,7 @@ from sports_rec.data.datamodule import SportsDataModule
 from sports_rec.models.classifier import Classifier
 from sports_rec.utils.logging import get_logger
 from sports_rec.utils.run import (
+    exit_on_user_error,
     instantiate_callbacks,
     instantiate_loggers,
     print_config_tree,
@@ -168,7 +169,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def hydra_main(cfg: DictConfig) -> float | None:
-    metrics = train(cfg)
+    with exit_on_user_error():
+        metrics = train(cfg)
     optimized = cfg.get("optimized_metric")
     return metrics.get(optimized) if optimized else None
 

@@ -152,8 +152,9 @@ def test_missing_dataset_root_fails_with_the_expected_layout(tmp_path: Path) -> 
         text=True,
         timeout=300,
     )
-    assert result.returncode != 0
+    assert result.returncode == 1
     message = result.stdout + result.stderr
+    assert "Traceback" not in message  # an expected error: its message, not a stack trace
     assert "sports100 root not found" in message and "nowhere" in message
     assert "python -m sports_rec.data.synthetic" in message
     assert "Run folder:" in result.stdout

@@ -18,8 +18,10 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from sports_rec.errors import SportsRecError
 
-class ImageDecodeError(OSError):
+
+class ImageDecodeError(SportsRecError, OSError):
     """An image file could not be decoded."""
 
     def __init__(self, path: str | Path, reason: str) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sports_rec.errors import SportsRecError
 from sports_rec.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -31,7 +32,7 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 )
 
 
-class DatasetLayoutError(ValueError):
+class DatasetLayoutError(SportsRecError, ValueError):
     """The data on disk does not have the layout a reader expects.
 
     The message always names the offending path and says what was expected, so the user
@@ -91,14 +92,17 @@ class IndexTable:
         return ", ".join(parts)
 
 
-def require_dir(path: Path, what: str, expected_layout: str) -> Path:
-    """Return ``path`` if it is a directory, else raise a layout error explaining the fix."""
+def require_dir(path: Path, what: str, expected_layout: str, layout: str = "<format>") -> Path:
+    """Return ``path`` if it is a directory, else raise a layout error explaining the fix.
+
+    ``layout`` names the synthetic generator format that writes a stand-in.
+    """
     if not path.is_dir():
         raise DatasetLayoutError(
             f"{what} not found: '{path}' is not a directory.\n"
             f"Expected layout:\n{expected_layout}\n"
             "Point data.root at the dataset folder, or generate a synthetic stand-in with\n"
-            "  python -m sports_rec.data.synthetic <format> --out <dir>"
+            f"  python -m sports_rec.data.synthetic {layout} --out <dir>"
         )
     return path
 

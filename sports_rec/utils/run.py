@@ -2,7 +2,8 @@
 
 * :func:`task_wrapper` - always finishes the W&B run (also on errors and inside sweeps, so
   one job's failure never leaks its run into the next job) and always ends with the line
-  ``Run folder: <path>``.
+  ``Run folder: <path>``; :func:`exit_on_user_error` turns expected errors into a message
+  and exit status 1 on the command line.
 * :func:`print_config_tree` - the composed config as a rich tree, also saved to the run.
 * :func:`instantiate_callbacks` / :func:`instantiate_loggers` - build the dict-of-configs
   groups ``callbacks`` and ``logger``.
@@ -10,9 +11,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ import rich.tree
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from sports_rec.errors import SportsRecError
 from sports_rec.utils.logging import get_logger, global_rank
 
 log = get_logger(__name__)
@@ -46,8 +49,13 @@ def task_wrapper(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], An
     def wrapped(cfg: DictConfig) -> Any:
         try:
             return task(cfg)
-        except Exception:
-            log.exception("Task failed; outputs so far are in the run folder")
+        except SportsRecError as error:
+            log.error("%s", error)
+            raise
+        except Exception as error:
+            log.error(
+                "Task failed (%s); outputs so far are in the run folder", type(error).__name__
+            )
             raise
         finally:
             finish_wandb()
@@ -55,6 +63,16 @@ def task_wrapper(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], An
                 print(f"Run folder: {run_folder(cfg)}", flush=True)
 
     return wrapped
+
+
+@contextlib.contextmanager
+def exit_on_user_error() -> Iterator[None]:
+    """In a command-line entry point: an expected error (already logged with its message by
+    :func:`task_wrapper`) ends the process with status 1 instead of a stack trace."""
+    try:
+        yield
+    except SportsRecError:
+        sys.exit(1)
 
 
 def print_config_tree(

@@ -37,8 +37,8 @@ def read_split_folders(
             missing or extra folder is reported so a wrong ``data.root`` is caught early.
         name: dataset name used in messages.
     """
-    root = require_dir(Path(root).expanduser(), f"{name} root", EXPECTED_LAYOUT)
-    train_dir = require_dir(root / "train", f"{name} train folder", EXPECTED_LAYOUT)
+    root = require_dir(Path(root).expanduser(), f"{name} root", EXPECTED_LAYOUT, name)
+    train_dir = require_dir(root / "train", f"{name} train folder", EXPECTED_LAYOUT, name)
     class_names = [p.name for p in class_folders(train_dir)]
     if not class_names:
         raise DatasetLayoutError(f"{train_dir}: no class folders found.\n{EXPECTED_LAYOUT}")

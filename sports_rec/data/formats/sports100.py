@@ -133,8 +133,8 @@ def read_sports100(root: str | Path, source: str = "auto") -> IndexTable:
         source: ``auto`` (use the CSV when present), ``csv`` (require it) or ``folders``
             (ignore any CSV; classes are the sorted train folder names).
     """
-    root = require_dir(Path(root).expanduser(), "sports100 root", EXPECTED_LAYOUT)
-    train_dir = require_dir(root / "train", "sports100 train folder", EXPECTED_LAYOUT)
+    root = require_dir(Path(root).expanduser(), "sports100 root", EXPECTED_LAYOUT, "sports100")
+    train_dir = require_dir(root / "train", "sports100 train folder", EXPECTED_LAYOUT, "sports100")
     if source not in {"auto", "csv", "folders"}:
         raise ValueError(f"source must be auto, csv or folders, got {source!r}")
 

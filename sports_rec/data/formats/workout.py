@@ -54,7 +54,7 @@ def video_group(class_name: str, stem: str, frame_digits: int = 5) -> str:
 
 def read_workout(root: str | Path, frame_digits: int = 5) -> IndexTable:
     """Index the workout layout; rows carry ``group`` (video id) and ``split=None``."""
-    root = require_dir(Path(root).expanduser(), "workout root", EXPECTED_LAYOUT)
+    root = require_dir(Path(root).expanduser(), "workout root", EXPECTED_LAYOUT, "workout")
     folders = class_folders(root)
     split_like = [f.name for f in folders if f.name in {"train", "valid", "test"}]
     if split_like:

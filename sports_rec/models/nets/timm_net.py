@@ -23,10 +23,11 @@ from urllib.parse import urlparse
 import timm
 import torch.nn as nn
 
+from sports_rec.errors import SportsRecError
 from sports_rec.models.freeze import apply_freeze
 
 
-class PretrainedWeightsUnavailable(RuntimeError):
+class PretrainedWeightsUnavailable(SportsRecError, RuntimeError):
     """ImageNet weights were requested but cannot be fetched or found in the cache."""
 
 
