@@ -155,3 +155,31 @@ def report_empty_classes(frame: pd.DataFrame, class_names: Sequence[str], where:
     if not empty:
         return []
     return [f"{where}: {len(empty)} class(es) have no images: " + ", ".join(map(repr, empty[:5]))]
+
+
+def scan_split_folders(
+    root: Path,
+    class_names: Sequence[str],
+    expected_layout: str,
+    expected_splits: Sequence[str] = ("valid", "test"),
+) -> tuple[pd.DataFrame, list[str]]:
+    """Index every image under ``root/{train,valid,test}/<class>/``; returns (frame, notes).
+
+    Absent ``expected_splits`` folders and folders outside ``class_names`` are noted, not
+    fatal; no image at all is a layout error.
+    """
+    rows: list[dict] = []
+    notes: list[str] = []
+    for split in SPLITS:
+        split_dir = root / split
+        if not split_dir.is_dir():
+            if split in expected_splits:
+                notes.append(f"{root}: no '{split}/' folder")
+            continue
+        split_rows, split_notes = scan_class_folders(split_dir, class_names, split)
+        rows.extend(split_rows)
+        notes.extend(split_notes)
+    frame = pd.DataFrame(rows, columns=["path", "label", "split"])
+    if frame.empty:
+        raise DatasetLayoutError(f"{root}: no images found.\nExpected layout:\n{expected_layout}")
+    return frame, notes

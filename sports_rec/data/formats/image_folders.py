@@ -8,16 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
 from sports_rec.data.index import (
-    SPLITS,
     DatasetLayoutError,
     IndexTable,
     class_folders,
     report_empty_classes,
     require_dir,
-    scan_class_folders,
+    scan_split_folders,
 )
 
 EXPECTED_LAYOUT = """\
@@ -50,17 +47,9 @@ def read_split_folders(
             f"{train_dir}: class folders differ from the published {len(expected_classes)} "
             f"(missing {missing[:5]}, extra {extra[:5]})"
         )
-    rows: list[dict] = []
-    for split in SPLITS:
-        split_dir = root / split
-        if not split_dir.is_dir():
-            continue
-        split_rows, split_notes = scan_class_folders(split_dir, class_names, split)
-        rows.extend(split_rows)
-        notes.extend(split_notes)
-    frame = pd.DataFrame(rows, columns=["path", "label", "split"])
-    if frame.empty:
-        raise DatasetLayoutError(f"{root}: no images found.\nExpected layout:\n{EXPECTED_LAYOUT}")
+    # A missing valid/ is normal here (the datamodule carves one); a missing test/ is not.
+    frame, scan_notes = scan_split_folders(root, class_names, EXPECTED_LAYOUT, ("test",))
+    notes.extend(scan_notes)
     notes.extend(
         report_empty_classes(frame[frame["split"] == "train"], class_names, str(train_dir))
     )

@@ -20,13 +20,12 @@ from pathlib import Path
 import pandas as pd
 
 from sports_rec.data.index import (
-    SPLITS,
     DatasetLayoutError,
     IndexTable,
     class_folders,
     report_empty_classes,
     require_dir,
-    scan_class_folders,
+    scan_split_folders,
 )
 
 EXPECTED_LAYOUT = """\
@@ -161,19 +160,8 @@ def read_sports100(root: str | Path, source: str = "auto") -> IndexTable:
     if not class_names:
         raise DatasetLayoutError(f"{train_dir}: no class folders found.\n{EXPECTED_LAYOUT}")
 
-    rows: list[dict] = []
-    for split in SPLITS:
-        split_dir = root / split
-        if not split_dir.is_dir():
-            if split != "train":
-                notes.append(f"{root}: no '{split}/' folder")
-            continue
-        split_rows, split_notes = scan_class_folders(split_dir, class_names, split)
-        rows.extend(split_rows)
-        notes.extend(split_notes)
-    frame = pd.DataFrame(rows, columns=["path", "label", "split"])
-    if frame.empty:
-        raise DatasetLayoutError(f"{root}: no images found.\nExpected layout:\n{EXPECTED_LAYOUT}")
+    frame, scan_notes = scan_split_folders(root, class_names, EXPECTED_LAYOUT)
+    notes.extend(scan_notes)
 
     if parsed is not None:
         notes.extend(_cross_check(root, frame, parsed[0]))
