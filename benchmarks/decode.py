@@ -84,7 +84,7 @@ def main() -> None:
                 f"{full_ms / draft_ms:.1f}x",
                 f"{per_call_ms(sample, args.repeats):.1f}",
             )
-    Console().print(table)
+    Console(width=120).print(table)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ FLOPs / 2), training samples/s (forward + backward + AdamW step), inference samp
 step times, measured after warm-up on whatever device is available. Nets are built exactly
 as training builds them (Hydra config -> instantiate), so the figures match real runs.
 
-    python benchmarks/models.py --models small lenet alexnet resnet26d --image-size 64
+    python benchmarks/models.py --models small lenet alexnet resnet26d --image-size 96
     python benchmarks/models.py --models resnet50 vit --image-size 224 --batch-size 16
 """
 
@@ -96,7 +96,7 @@ def measure(model: str, args: argparse.Namespace, device: torch.device) -> dict[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["small", "lenet", "alexnet", "resnet26d"])
-    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--channels", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--num-classes", type=int, default=22)
@@ -133,7 +133,7 @@ def main() -> None:
             f"{row['infer_sps']:.1f}",
             f"{row['infer_ms']:.1f}",
         )
-    Console().print(table)
+    Console(width=120).print(table)
 
 
 if __name__ == "__main__":
