@@ -79,6 +79,8 @@ def test_run_folder_holds_every_artefact(trained_run: dict) -> None:
     result = json.loads((out / "test_metrics.json").read_text())
     for key in ("test/acc", "test/acc_top3", "test/mean_class_acc", "test/loss"):
         assert key in result
+    if result["test/acc"] < 1.0:  # something was misclassified: the gallery shows it
+        assert (out / "misclassified.png").is_file()
     assert "best-val-acc" in result["ckpt_path"]
     history = pd.read_csv(out / "metrics.csv")
     assert list(history["epoch"]) == list(range(10))
