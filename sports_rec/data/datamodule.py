@@ -220,10 +220,9 @@ class SportsDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        labels = self.frames["train"]["label"].tolist() if self.frames else None
-        if labels is None:
+        if not self.datasets:
             self.setup()
-            labels = self.frames["train"]["label"].tolist()
+        labels = self.frames["train"]["label"].tolist()
         factory = self.sampler_factory or functools.partial(ResamplingSampler, strategy="shuffle")
         sampler = factory(labels=labels, seed=self.seed)
         return self._loader("train", self.batch_size, sampler=sampler, drop_last=False)
