@@ -31,7 +31,7 @@ from omegaconf import DictConfig
 import sports_rec  # noqa: F401  (registers the config resolvers)
 from sports_rec.checkpoint import load_classifier
 from sports_rec.data.image_io import ImageDecodeError, load_image
-from sports_rec.data.index import IMAGE_EXTENSIONS
+from sports_rec.data.index import IMAGE_EXTENSIONS, is_image_file
 from sports_rec.errors import SportsRecError
 from sports_rec.export import OnnxRunner, load_exported, sidecar_path
 from sports_rec.models.classifier import Classifier
@@ -49,18 +49,13 @@ class ModelMismatch(SportsRecError, ValueError):
     """The model (file) does not fit the checkpoint's classes or input layout."""
 
 
-def _is_image(path: Path) -> bool:
-    return (
-        path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
-    )
-
-
 def _images_under(folder: Path) -> list[Path]:
     """Image files anywhere below ``folder``, hidden files and folders skipped, sorted."""
     return sorted(
         p
         for p in folder.rglob("*")
-        if _is_image(p) and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        if is_image_file(p)
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
 
 
@@ -82,7 +77,7 @@ def find_inputs(spec: str | Path) -> list[Path]:
         for match in sorted(glob.glob(str(path), recursive=True)):
             candidate = Path(match)
             found += _images_under(candidate) if candidate.is_dir() else [candidate]
-        found = sorted({p for p in found if _is_image(p)})
+        found = sorted({p for p in found if is_image_file(p)})
     else:
         raise PredictInputError(f"input='{text}' does not exist (give a file, a folder or a glob)")
     if not found:

@@ -24,7 +24,7 @@ from sports_rec.data.index import IndexTable
 from sports_rec.data.samplers import ResamplingSampler
 from sports_rec.data.splits import assign_splits, carve_validation
 from sports_rec.data.synthetic import SyntheticSpec, ensure_synthetic
-from sports_rec.utils.logging import get_logger
+from sports_rec.utils.logging import get_logger, global_rank
 
 log = get_logger(__name__)
 
@@ -185,8 +185,6 @@ class SportsDataModule(L.LightningDataModule):
         }
 
     def _write_reports(self, frame: pd.DataFrame) -> None:
-        from sports_rec.utils.logging import global_rank
-
         if self.output_dir is None or global_rank() != 0:
             return
         out = Path(self.output_dir)

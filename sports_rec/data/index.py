@@ -107,13 +107,16 @@ def require_dir(path: Path, what: str, expected_layout: str, layout: str = "<for
     return path
 
 
+def is_image_file(path: Path) -> bool:
+    """A visible file with an image extension (what every reader and ``predict`` index)."""
+    return (
+        path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
+    )
+
+
 def list_images(folder: Path) -> list[Path]:
     """Image files directly inside ``folder`` (sorted; hidden files and non-images skipped)."""
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
+    return sorted(p for p in folder.iterdir() if is_image_file(p))
 
 
 def class_folders(folder: Path) -> list[Path]:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-SPLIT_NAMES: tuple[str, str, str] = ("train", "valid", "test")
+from sports_rec.data.index import SPLITS
 
 
 def _allocate(n: int, fractions: Sequence[float]) -> list[int]:
@@ -91,7 +91,7 @@ def assign_splits(
         mode: ``random`` (per sample) or ``grouped`` (per ``group_column`` value).
         group_column: column holding the group (video) id for ``grouped``.
     """
-    _check_fractions(fractions, SPLIT_NAMES)
+    _check_fractions(fractions, SPLITS)
     if mode not in {"random", "grouped"}:
         raise ValueError(f"split mode must be 'random' or 'grouped', got {mode!r}")
     frame = frame.copy()
@@ -111,11 +111,11 @@ def assign_splits(
             .reset_index()
             .rename(columns={group_column: "unit"})
         )
-        assignment = _split_units(units, fractions, SPLIT_NAMES, seed)
+        assignment = _split_units(units, fractions, SPLITS, seed)
         frame.loc[todo, "split"] = rows[group_column].map(assignment)
     else:
         units = pd.DataFrame({"unit": rows.index, "label": rows["label"], "size": 1})
-        assignment = _split_units(units, fractions, SPLIT_NAMES, seed)
+        assignment = _split_units(units, fractions, SPLITS, seed)
         frame.loc[todo, "split"] = rows.index.map(assignment)
     return frame
 
