@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from rich.console import Console
 from rich.table import Table
+from timing import median_seconds
 
 from sports_rec.data.image_io import load_image
 from sports_rec.data.transforms import image_transforms
@@ -29,15 +29,6 @@ def make_photo(path: Path, side: int) -> Path:
     small = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
     Image.fromarray(small).resize((side, int(side * 0.75)), Image.BICUBIC).save(path, quality=90)
     return path
-
-
-def per_call_ms(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * sorted(times)[len(times) // 2]
 
 
 def main() -> None:
@@ -75,14 +66,14 @@ def main() -> None:
             def sample(path: Path = path, max_side: int = max_side) -> None:
                 transform(load_image(path, max_side=max_side))
 
-            full_ms = per_call_ms(full, args.repeats)
-            draft_ms = per_call_ms(draft, args.repeats)
+            full_ms = 1000 * median_seconds(full, args.repeats)
+            draft_ms = 1000 * median_seconds(draft, args.repeats)
             table.add_row(
                 f"{side}x{int(side * 0.75)}",
                 f"{full_ms:.1f}",
                 f"{draft_ms:.1f}",
                 f"{full_ms / draft_ms:.1f}x",
-                f"{per_call_ms(sample, args.repeats):.1f}",
+                f"{1000 * median_seconds(sample, args.repeats):.1f}",
             )
     Console(width=120).print(table)
 

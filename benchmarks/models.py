@@ -12,7 +12,6 @@ as training builds them (Hydra config -> instantiate), so the figures match real
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
@@ -20,6 +19,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from rich.console import Console
 from rich.table import Table
+from timing import median_seconds
 from torch.utils.flop_counter import FlopCounterMode
 
 import sports_rec  # noqa: F401  (config resolvers)
@@ -41,16 +41,6 @@ def gmacs(net: torch.nn.Module, sample: torch.Tensor) -> float:
     with counter, torch.no_grad():
         net(sample)
     return counter.get_total_flops() / 2 / 1e9
-
-
-def timed(step, repeats: int) -> float:
-    """Median seconds per call of ``step`` over ``repeats`` calls."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
 
 
 def measure(model: str, args: argparse.Namespace, device: torch.device) -> dict[str, float]:
@@ -78,11 +68,11 @@ def measure(model: str, args: argparse.Namespace, device: torch.device) -> dict[
     net.train()
     for _ in range(args.warmup):
         train_step()
-    train_time = timed(train_step, args.steps)
+    train_time = median_seconds(train_step, args.steps)
     net.eval()
     for _ in range(args.warmup):
         infer_step()
-    infer_time = timed(infer_step, args.steps)
+    infer_time = median_seconds(infer_step, args.steps)
     return {
         "params_m": sum(p.numel() for p in net.parameters()) / 1e6,
         "gmacs": gmacs(net, batch[:1]),
