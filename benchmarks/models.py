@@ -20,9 +20,9 @@ from hydra.utils import instantiate
 from rich.console import Console
 from rich.table import Table
 from timing import median_seconds
-from torch.utils.flop_counter import FlopCounterMode
 
 import sports_rec  # noqa: F401  (config resolvers)
+from sports_rec.utils.model_stats import gmacs
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -34,13 +34,6 @@ def build_net(model: str, image_size: int, channels: int, num_classes: int) -> t
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     return instantiate(cfg.model.net, num_classes=num_classes, in_chans=channels)
-
-
-def gmacs(net: torch.nn.Module, sample: torch.Tensor) -> float:
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        net(sample)
-    return counter.get_total_flops() / 2 / 1e9
 
 
 def measure(model: str, args: argparse.Namespace, device: torch.device) -> dict[str, float]:
@@ -75,7 +68,7 @@ def measure(model: str, args: argparse.Namespace, device: torch.device) -> dict[
     infer_time = median_seconds(infer_step, args.steps)
     return {
         "params_m": sum(p.numel() for p in net.parameters()) / 1e6,
-        "gmacs": gmacs(net, batch[:1]),
+        "gmacs": gmacs(net, [batch[:1]]),
         "train_sps": args.batch_size / train_time,
         "train_ms": 1000 * train_time,
         "infer_sps": args.batch_size / infer_time,

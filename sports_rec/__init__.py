@@ -4,14 +4,8 @@ Importing the package registers the OmegaConf resolvers the configs under ``conf
 so that ``hydra.compose`` in tests and notebooks sees the same configs as the CLI.
 """
 
-import warnings
-
 from sports_rec.utils.resolvers import register_resolvers
 
 register_resolvers()
-
-# Lightning 2.6 on torch 2.14 warns about its own use of torch's private pytree API at every
-# loop start; nothing a user can act on, and it buries the messages that matter.
-warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
 __version__ = "0.1.0"

@@ -1,14 +1,21 @@
-"""Rebuilding a trained classifier from its checkpoint alone.
+"""Rebuilding a trained classifier from its checkpoint alone, safely.
 
 A sports_rec checkpoint carries the net/loss/optimizer configs and ``metadata`` (class
 names and counts, input channels and size, data and transform configs) in
-``hyper_parameters``; nothing else is needed to evaluate, predict, explain or export.
+``hyper_parameters``; nothing else is needed to evaluate, predict or export.
 Weights come from the checkpoint, so ``pretrained``/``weights`` are switched off when the
 net is rebuilt: evaluating offline never tries to download anything.
+
+Checkpoints hold only tensors and plain Python types, and are read with
+``torch.load(weights_only=True)``: a checkpoint from someone else cannot run code on this
+machine. One whose pickle asks for anything else is refused with a message, not executed.
 """
 
 from __future__ import annotations
 
+import pickle
+import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +33,42 @@ class CheckpointDataMismatch(SportsRecError, ValueError):
     """The data given to a checkpoint has other classes than it was trained on."""
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint file (trusted local file: full unpickling) on the CPU."""
+def load_checkpoint_file(path: str | Path) -> Any:
+    """``torch.load`` a checkpoint on the CPU with ``weights_only=True``, or explain why not.
+
+    Used by evaluate, predict and export; resuming goes through Lightning with the
+    same ``weights_only=True``.
+    """
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(
             f"checkpoint not found: '{path}'. Runs keep theirs in <run folder>/checkpoints/ "
             "(last.ckpt, best-val-acc-*.ckpt, best-val-loss-*.ckpt)."
         )
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        first = (str(error).strip().splitlines() or [""])[0]
+        if "weights only" in str(error).lower() or "weights_only" in str(error):
+            raise CheckpointError(
+                f"refusing to load '{path}': it holds Python objects other than tensors and "
+                "plain types, which could run code when unpickled. sports_rec checkpoints never "
+                "do; if you trust the file's author, convert it yourself in a separate, "
+                f"sandboxed step. ({first})"
+            ) from error
+        raise CheckpointError(f"'{path}' is not a readable checkpoint file: {first}") from error
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+        first = (str(error).strip().splitlines() or [""])[0]
+        raise CheckpointError(
+            f"'{path}' is not a readable checkpoint file ({type(error).__name__}: {first}). "
+            "Is it truncated (a run killed while saving) or another kind of file? Use "
+            "<run folder>/checkpoints/last.ckpt or a best-*.ckpt of a finished epoch."
+        ) from error
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a sports_rec checkpoint (safe loading, CPU) and check it is one."""
+    checkpoint = load_checkpoint_file(path)
     hparams = checkpoint.get("hyper_parameters", {}) if isinstance(checkpoint, dict) else {}
     if "metadata" not in hparams or "net" not in hparams:
         raise CheckpointError(
@@ -42,6 +76,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             "hyper_parameters); it cannot be used without its training code."
         )
     return checkpoint
+
+
+def load_classifier_metadata(path: str | Path) -> dict[str, Any]:
+    """The ``hyper_parameters`` of a sports_rec checkpoint (configs and data metadata)."""
+    return dict(read_checkpoint(path)["hyper_parameters"])
 
 
 def load_classifier(path: str | Path) -> Classifier:
@@ -56,17 +95,19 @@ def load_classifier(path: str | Path) -> Classifier:
     hparams["net"] = net
     model = Classifier(**hparams)
     model.load_state_dict(checkpoint["state_dict"])
+    model.on_load_checkpoint(checkpoint)
     return model.eval()
 
 
-def check_same_classes(model: Classifier, class_names: list[str], source: str) -> None:
-    """Refuse data whose class vocabulary differs from the checkpoint's."""
-    trained = list(model.class_names)
+def check_same_classes(
+    trained: Sequence[str], class_names: Sequence[str], source: str, dataset: str = "?"
+) -> None:
+    """Refuse data whose class vocabulary differs from the checkpoint's (``trained``)."""
+    trained = list(trained)
     if trained == list(class_names):
         return
     missing = [c for c in trained if c not in class_names][:5]
     extra = [c for c in class_names if c not in trained][:5]
-    dataset = model.hparams.metadata.get("dataset", "?")
     raise CheckpointDataMismatch(
         f"the checkpoint was trained on '{dataset}' with {len(trained)} classes, but {source} "
         f"has {len(class_names)} classes (absent here: {missing}; unknown to the checkpoint: "

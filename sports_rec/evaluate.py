@@ -22,7 +22,12 @@ import sports_rec  # noqa: F401  (registers the config resolvers)
 from sports_rec.checkpoint import check_same_classes, load_classifier
 from sports_rec.train import build_datamodule
 from sports_rec.utils.logging import get_logger
-from sports_rec.utils.run import exit_on_user_error, instantiate_callbacks, task_wrapper
+from sports_rec.utils.run import (
+    exit_on_user_error,
+    instantiate_callbacks,
+    lightning_noise_filtered,
+    task_wrapper,
+)
 
 log = get_logger(__name__)
 
@@ -57,11 +62,17 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     data_cfg = merged_data_config(metadata["data"], cfg.get("data"), cfg.paths.output_dir)
     datamodule = build_datamodule(data_cfg, metadata["transforms"])
     datamodule.prepare_data()
-    check_same_classes(model, datamodule.class_names, f"the data at '{datamodule.root}'")
+    check_same_classes(
+        model.class_names,
+        datamodule.class_names,
+        f"the data at '{datamodule.root}'",
+        dataset=metadata.get("dataset", "?"),
+    )
 
     callbacks = instantiate_callbacks(cfg.get("callbacks"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=False)
-    trainer.test(model, datamodule=datamodule)
+    with lightning_noise_filtered():
+        trainer.test(model, datamodule=datamodule)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     log.info("test/acc=%.4f (checkpoint %s)", metrics.get("test/acc", float("nan")), cfg.ckpt_path)
     return metrics

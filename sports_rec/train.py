@@ -15,6 +15,7 @@ Examples::
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -22,40 +23,65 @@ from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 import sports_rec  # noqa: F401  (registers the config resolvers)
+from sports_rec.checkpoint import check_same_classes, load_classifier_metadata
 from sports_rec.data.datamodule import SportsDataModule
+from sports_rec.data.transforms import resolve_transforms
+from sports_rec.errors import SportsRecError
 from sports_rec.models.classifier import Classifier
+from sports_rec.utils.config_checks import check_train_config, optimized_value
+from sports_rec.utils.hydra_callbacks import check_writable_folder
 from sports_rec.utils.logging import get_logger
+from sports_rec.utils.model_stats import count_parameters, gmacs
 from sports_rec.utils.run import (
     exit_on_user_error,
     instantiate_callbacks,
     instantiate_loggers,
+    lightning_noise_filtered,
     print_config_tree,
     task_wrapper,
+    unwrap_user_error,
 )
+from sports_rec.utils.run_info import RunInfo
 
 log = get_logger(__name__)
 
 
+class RunFolderError(SportsRecError, OSError):
+    """The run folder (or its checkpoints/) cannot be written."""
+
+
+def plain(node: Any) -> Any:
+    """A config node as plain containers (resolved), for checkpoints and JSON."""
+    return OmegaConf.to_container(node, resolve=True) if node is not None else None
+
+
 def build_datamodule(
     data_cfg: DictConfig | dict,
-    transforms_cfg: DictConfig | dict,
+    transforms_cfg: DictConfig | dict | None,
     sampler_cfg: DictConfig | dict | None = None,
     **overrides: Any,
 ) -> SportsDataModule:
-    """Instantiate the datamodule with its transforms and (training) sampler."""
+    """Instantiate the datamodule with its transforms and (training) sampler.
+
+    ``transforms_cfg`` must be resolved (:func:`resolve_transforms`): the checkpoint stores
+    exactly what the datamodule was built with.
+    """
     transforms = instantiate(transforms_cfg) if transforms_cfg else None
     sampler = instantiate(sampler_cfg) if sampler_cfg else None
     return instantiate(data_cfg, transforms=transforms, sampler=sampler, **overrides)
 
 
-def data_metadata(cfg: DictConfig, datamodule: SportsDataModule) -> dict[str, Any]:
+def data_metadata(
+    cfg: DictConfig, datamodule: SportsDataModule, transforms: dict[str, Any]
+) -> dict[str, Any]:
     """Everything about the data a checkpoint must carry to be usable on its own."""
     return {
         "dataset": datamodule.name,
@@ -63,15 +89,12 @@ def data_metadata(cfg: DictConfig, datamodule: SportsDataModule) -> dict[str, An
         "class_counts": datamodule.class_counts,
         "channels": datamodule.channels,
         "image_size": datamodule.image_size,
-        "data": OmegaConf.to_container(cfg.data, resolve=True),
-        "transforms": OmegaConf.to_container(cfg.transforms, resolve=True),
+        "data": plain(cfg.data),
+        "transforms": transforms,
     }
 
 
 def build_classifier(cfg: DictConfig, metadata: dict[str, Any]) -> Classifier:
-    def plain(node: Any) -> Any:
-        return OmegaConf.to_container(node, resolve=True) if node is not None else None
-
     return Classifier(
         net=plain(cfg.model.net),
         loss=plain(cfg.loss),
@@ -81,6 +104,80 @@ def build_classifier(cfg: DictConfig, metadata: dict[str, Any]) -> Classifier:
         top_k=tuple(cfg.get("top_k", (3, 5))),
         regularization=plain(cfg.get("regularization")),
     )
+
+
+def check_run_folder(output_dir: Path) -> None:
+    """Fail before any training when the run folder or its checkpoints/ cannot be written:
+    found after training, that would lose the run's results."""
+    for folder in (output_dir, output_dir / "checkpoints"):
+        reason = check_writable_folder(folder)
+        if reason is not None:
+            raise RunFolderError(
+                f"cannot write to '{folder}' ({reason}); nothing was trained. Free the path, "
+                "or choose another run folder with hydra.run.dir=DIR (paths.root_dir=DIR "
+                "moves logs/ and multirun/)."
+            )
+
+
+def check_resume_checkpoint(ckpt_path: str, datamodule: SportsDataModule) -> None:
+    """A checkpoint to resume from must be a readable sports_rec checkpoint (loaded safely)
+    of the same classes as the data; Lightning would fail later, less clearly."""
+    model_hparams = load_classifier_metadata(ckpt_path)
+    trained = list(model_hparams["metadata"]["class_names"])
+    check_same_classes(
+        trained,
+        datamodule.class_names,
+        f"the data at '{datamodule.root}'",
+        dataset=model_hparams["metadata"].get("dataset", "?"),
+    )
+
+
+TEST_CHECKPOINT_MONITORS = {"best": "val/acc", "best_loss": "val/loss"}
+
+
+def checkpoint_to_test(cfg: DictConfig, trainer: L.Trainer) -> str | None:
+    """The checkpoint ``test_ckpt`` names: ``best`` (best ``val/acc``), ``best_loss`` (best
+    ``val/loss``), ``last`` or ``none`` (the current weights). Found by what the checkpoint
+    callbacks monitor, never by their order in the config."""
+    choice = str(cfg.get("test_ckpt", "best"))
+    callbacks: list[ModelCheckpoint] = list(trainer.checkpoint_callbacks)
+    if choice == "none" or not cfg.train or not callbacks:
+        return None
+    if choice == "last":
+        last = [c for c in callbacks if c.monitor is None]
+        path = Path(last[0].dirpath or "") / "last.ckpt" if last else None
+        return str(path) if path is not None and path.is_file() else None
+    monitor = TEST_CHECKPOINT_MONITORS[choice]
+    matching = [c for c in callbacks if c.monitor == monitor]
+    if not matching:
+        log.warning(
+            "test_ckpt=%s means the best checkpoint by %s, but no checkpoint callback monitors "
+            "it (callbacks=none?): testing the current weights (recorded in test_metrics.json)",
+            choice,
+            monitor,
+        )
+        return None
+    return matching[0].best_model_path or None
+
+
+def model_size(model: Classifier, metadata: dict[str, Any]) -> dict[str, Any]:
+    """Parameters and GMACs per sample of the net, for run_info.json."""
+    total, trainable = count_parameters(model.net)
+    channels, size = int(metadata["channels"]), int(metadata["image_size"])
+    try:
+        cost: float | None = round(gmacs(model.net, [torch.zeros(1, channels, size, size)]), 4)
+    except Exception as error:  # a net the FLOP counter cannot trace: size without cost
+        log.warning("GMACs not counted (%s: %s)", type(error).__name__, error)
+        cost = None
+    return {"params": total, "trainable_params": trainable, "gmacs": cost}
+
+
+def recipe_name() -> str | None:
+    """The ``experiment=`` recipe of this run, if any."""
+    if not HydraConfig.initialized():
+        return None
+    choice = HydraConfig.get().runtime.choices.get("experiment")
+    return None if choice in (None, "null") else str(choice)
 
 
 DDP_JOB_ENV = "SPORTS_REC_DDP_JOB"
@@ -115,32 +212,36 @@ def replay_pinned_job_on_ddp_rank(argv: list[str]) -> list[str]:
     return [argv[0], *json.loads(pinned), *lightning_args]
 
 
-def _test_checkpoint(cfg: DictConfig, trainer: L.Trainer) -> str | None:
-    """Which weights to test: ``best`` (the first ModelCheckpoint's best, i.e. best val
-    accuracy by default), ``last``, or ``none`` (current weights)."""
-    choice = str(cfg.get("test_ckpt", "best"))
-    callback = trainer.checkpoint_callback
-    if choice == "none" or callback is None or not cfg.train:
-        return None
-    if choice == "last":
-        last = Path(callback.dirpath or "") / "last.ckpt"
-        return str(last) if last.is_file() else None
-    return callback.best_model_path or None
-
-
 @task_wrapper
 def train(cfg: DictConfig) -> dict[str, float]:
     """Run one training job; returns the final callback metrics (for sweepers)."""
-    L.seed_everything(cfg.seed, workers=True)
+    check_train_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    check_run_folder(output_dir)
+    net_name = cfg.model.net.get("name") or str(cfg.model.net.get("_target_", "?")).split(".")[-1]
+    info = RunInfo(output_dir, recipe=recipe_name(), dataset=cfg.data.name, model=net_name)
+    try:
+        metrics = _train(cfg, output_dir, info)
+    except BaseException as error:
+        info.finish("failed", unwrap_user_error(error) or error)
+        raise
+    info.finish("completed")
+    return metrics
+
+
+def _train(cfg: DictConfig, output_dir: Path, info: RunInfo) -> dict[str, float]:
+    L.seed_everything(cfg.seed, workers=True)
     if cfg.get("print_config", True):
         print_config_tree(cfg, save_to=output_dir / "config_tree.log")
 
-    datamodule = build_datamodule(cfg.data, cfg.transforms, cfg.sampler)
+    transforms = resolve_transforms(plain(cfg.transforms), plain(cfg.model.net))
+    datamodule = build_datamodule(cfg.data, transforms, cfg.sampler)
     datamodule.prepare_data()
-    metadata = data_metadata(cfg, datamodule)
+    if cfg.get("ckpt_path"):
+        check_resume_checkpoint(cfg.ckpt_path, datamodule)
+    metadata = data_metadata(cfg, datamodule, transforms)
     model = build_classifier(cfg, metadata)
+    info.update(**model_size(model, metadata))
 
     callbacks = instantiate_callbacks(cfg.get("callbacks"))
     loggers = instantiate_loggers(cfg.get("logger"))
@@ -148,31 +249,49 @@ def train(cfg: DictConfig) -> dict[str, float]:
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     pin_ddp_ranks_to_this_job(cfg)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    info.update(world_size=trainer.world_size)
     for logger in trainer.loggers:
-        logger.log_hyperparams(
-            {"cfg": OmegaConf.to_container(cfg, resolve=True), "data": metadata["dataset"]}
-        )
+        logger.log_hyperparams({"cfg": plain(cfg), "data": metadata["dataset"]})
 
-    if cfg.train:
-        trainer.fit(
-            model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=False
-        )
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    if cfg.test:
-        ckpt = _test_checkpoint(cfg, trainer)
-        if cfg.train and ckpt is None:
-            log.info("No checkpoint to test (e.g. fast_dev_run); testing the current weights")
-        trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, weights_only=False)
-        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    with lightning_noise_filtered():
+        if cfg.train:
+            trainer.fit(
+                model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True
+            )
+            info.update(epochs=int(trainer.current_epoch))
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        if cfg.test:
+            ckpt = checkpoint_to_test(cfg, trainer)
+            if cfg.train and ckpt is None:
+                log.info("No checkpoint to test (e.g. fast_dev_run); testing the current weights")
+            trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
+            metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+            info.update(tested_epoch=model.weights_epoch, tested_ckpt=ckpt)
+    optimized_value(metrics, cfg.get("optimized_metric"))
     return metrics
+
+
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def hydra_main(cfg: DictConfig) -> float | None:
+    if in_multirun():
+        # One job's failure must not end the sweep: it is recorded in the job's
+        # run_info.json (and log), the sweep goes on and ends with a summary and status 1
+        # (sports_rec.utils.hydra_callbacks.SweepSummary). NaN marks the trial failed for
+        # hyper-parameter sweepers.
+        try:
+            metrics = train(cfg)
+        except Exception as error:
+            if unwrap_user_error(error) is None:
+                log.exception("Job failed")
+            return math.nan
+        return optimized_value(metrics, cfg.get("optimized_metric"))
     with exit_on_user_error():
         metrics = train(cfg)
-    optimized = cfg.get("optimized_metric")
-    return metrics.get(optimized) if optimized else None
+    return optimized_value(metrics, cfg.get("optimized_metric"))
 
 
 def main() -> float | None:

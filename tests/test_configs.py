@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from PIL import Image
 
 from sports_rec.data.datamodule import SportsDataModule
-from tests.conftest import CONF_DIR
+from sports_rec.data.transforms import resolve_transforms
+from sports_rec.models.schedulers import WarmupCosine
+from tests.conftest import CONF_DIR, PROJECT_ROOT
 
 
 def options(group: str) -> list[str]:
@@ -20,22 +24,25 @@ def options(group: str) -> list[str]:
     return sorted(str(p.relative_to(folder).with_suffix("")) for p in folder.rglob("*.yaml"))
 
 
-def test_every_group_has_options() -> None:
-    for group in (
-        "data",
-        "transforms",
-        "model",
-        "loss",
-        "sampler",
-        "optimizer",
-        "scheduler",
-        "trainer",
-        "logger",
-        "callbacks",
-        "debug",
-        "experiment",
-    ):
-        assert options(group), group
+GROUPS = ("data", "transforms", "model", "loss", "sampler", "optimizer", "scheduler", "trainer",
+          "logger", "callbacks", "debug", "experiment")  # fmt: skip
+
+
+def test_readme_lists_every_option_of_every_group() -> None:
+    """The README's configuration table is the user's map of the groups: an option added
+    on disk but not documented (or documented but gone) fails here."""
+    rows = {}
+    for line in (PROJECT_ROOT / "README.md").read_text().splitlines():
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)]
+        if len(cells) > 3 and cells[1].startswith("`") and cells[1].strip("`") in GROUPS:
+            rows[cells[1].strip("`")] = cells[2]
+    assert set(rows) == set(GROUPS), set(GROUPS) - set(rows)
+    for group in GROUPS:
+        for name in options(group):
+            assert f"`{name}`" in rows[group] or f"`{name.split('/')[-1]}`" in rows[group], (
+                group,
+                name,
+            )
 
 
 @pytest.mark.parametrize("name", options("data"))
@@ -47,14 +54,18 @@ def test_data_configs(make_cfg, name: str) -> None:
     assert callable(datamodule.reader)
 
 
+@pytest.mark.parametrize("grayscale", [False, True])
 @pytest.mark.parametrize("name", options("transforms"))
-def test_transforms_configs(make_cfg, name: str) -> None:
-    cfg = make_cfg(f"transforms={name}")
-    pipelines = instantiate(cfg.transforms)
-    image = Image.new("RGB", (50, 40), (200, 30, 30))
+def test_transforms_configs(make_cfg, name: str, grayscale: bool) -> None:
+    cfg = make_cfg(f"transforms={name}", f"data.grayscale={grayscale}")
+    resolved = resolve_transforms(OmegaConf.to_container(cfg.transforms, resolve=True), {})
+    pipelines = instantiate(resolved)
+    # What the dataset decodes for such a run: single-channel L images for grayscale nets.
+    image = Image.new("RGB", (50, 40), (200, 30, 30)).convert("L" if grayscale else "RGB")
+    channels = 1 if grayscale else 3
     for split in ("train", "eval"):
         out = pipelines[split](image)
-        assert tuple(out.shape) == (3, 32, 32), (split, out.shape)
+        assert tuple(out.shape) == (channels, 32, 32), (split, out.shape)
         assert out.dtype == torch.float32
 
 
@@ -80,10 +91,13 @@ def test_loss_configs(make_cfg, name: str) -> None:
 @pytest.mark.parametrize("name", options("sampler"))
 def test_sampler_configs(make_cfg, name: str) -> None:
     cfg = make_cfg(f"sampler={name}")
-    sampler = instantiate(cfg.sampler)(labels=[0] * 6 + [1] * 3 + [2] * 2, seed=0)
-    indices = list(sampler)
-    assert len(indices) == len(sampler) > 0
-    assert all(0 <= i < 11 for i in indices)
+    labels = [0] * 6 + [1] * 3 + [2] * 2
+    sampler = instantiate(cfg.sampler)(labels=labels, seed=0)
+    draws = list(sampler)
+    expected = {"shuffle": 11, "weighted": 11, "downsample": 3 + 3 + 2, "balanced": 3 * 3}[name]
+    assert len(draws) == len(sampler) == expected
+    assert {i for i, _ in draws} <= set(range(11))
+    assert len({seed for _, seed in draws}) == len(draws), "every draw has its own seed"
 
 
 @pytest.mark.parametrize("name", options("optimizer"))
@@ -98,19 +112,29 @@ def test_optimizer_configs(make_cfg, name: str) -> None:
 
 @pytest.mark.parametrize("name", options("scheduler"))
 def test_scheduler_configs(make_cfg, name: str) -> None:
-    cfg = make_cfg(f"scheduler={name}")
+    cfg = make_cfg(f"scheduler={name}", "trainer.max_epochs=4")
     if cfg.scheduler.scheduler is None:
         assert name == "none"
         return
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1)
     scheduler = instantiate(cfg.scheduler.scheduler)(optimizer=optimizer)
-    for _ in range(3):
+    seen = []
+    for _ in range(4):
+        seen.append(optimizer.param_groups[0]["lr"])
         optimizer.step()
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(1.0)
+            scheduler.step(1.0)  # never improves: halved after `patience` epochs
         else:
             scheduler.step()
-    assert optimizer.param_groups[0]["lr"] > 0
+    expected = {
+        # 1 warm-up epoch from 0.1x, then cosine over the remaining 3 epochs
+        "cosine": [0.01, 0.1, 0.1 * (0.01 + 0.99 * 0.75), 0.1 * (0.01 + 0.99 * 0.25)],
+        "step": [0.1] * 4,  # step_size 10
+        "plateau": [0.1] * 4,  # patience 3: the first reduction comes after the 4th epoch
+    }[name]
+    assert seen == pytest.approx(expected)
+    if name == "cosine":
+        assert isinstance(scheduler, WarmupCosine)
 
 
 @pytest.mark.parametrize("name", options("trainer"))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hydra.utils import instantiate
 from PIL import Image
 
 from sports_rec.data.formats.sports100 import CLASS_NAMES as SPORTS100_CLASSES
@@ -176,11 +177,13 @@ def test_missing_root_names_path_and_generator(
 def test_sports100_source_csv_without_csv_is_a_clear_error(tmp_path: Path) -> None:
     root = synth("sports100", tmp_path / "s100")
     (root / "sports.csv").unlink()
-    with pytest.raises(DatasetLayoutError, match=r"sports\.csv not found but data\.source=csv"):
+    with pytest.raises(DatasetLayoutError, match=r"sports\.csv not found but data\.reader\.source=csv"):
         read_sports100(root, source="csv")
 
 
-def test_sports100_bad_csv_header_is_a_clear_error(tmp_path: Path) -> None:
+def test_sports100_bad_csv_header_is_a_clear_error_and_its_hint_works(
+    tmp_path: Path, make_cfg
+) -> None:
     root = synth("sports100", tmp_path / "s100")
     (root / "sports.csv").write_text("path,label,split\ntrain/archery/001.jpg,archery,train\n")
     with pytest.raises(DatasetLayoutError) as error:
@@ -188,7 +191,11 @@ def test_sports100_bad_csv_header_is_a_clear_error(tmp_path: Path) -> None:
     message = str(error.value)
     assert str(root / "sports.csv") in message
     assert "class id,filepaths,labels,data set" in message
-    assert "data.source=folders" in message
+    hint = re.search(r"(data\.\S+=folders)", message).group(1)
+    # The override the message suggests reads the dataset through the real config.
+    cfg = make_cfg("data=sports100", f"data.root={root}", hint, tiny=False)
+    index = instantiate(cfg.data.reader)(cfg.data.root)
+    assert index.num_classes == 4 and len(index.frame) > 0
 
 
 def test_sports100_real_sample() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from sports_rec.errors import ConfigError
+
 from sports_rec.data.formats.workout import read_workout
 from sports_rec.data.splits import assign_splits, carve_validation
 from sports_rec.data.synthetic import SyntheticSpec, generate
@@ -110,7 +112,7 @@ def test_grouped_split_is_deterministic(workout_frame: pd.DataFrame) -> None:
 
 
 def test_grouped_split_without_group_column_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match=r"data\.split=random"):
+    with pytest.raises(ConfigError, match=r"data\.split=random"):
         assign_splits(unsplit_frame(), mode="grouped")
 
 
@@ -154,16 +156,16 @@ def test_carve_validation_keeps_groups_together(workout_frame: pd.DataFrame) -> 
     [(0.8, 0.1), (0.7, 0.1, 0.1), (0.9, 0.2, -0.1), (1.0, 0.5, 0.5)],
 )
 def test_invalid_fractions_raise(fractions: tuple[float, ...]) -> None:
-    with pytest.raises(ValueError, match="fraction"):
+    with pytest.raises(ConfigError, match=r"data\.split_fractions"):
         assign_splits(unsplit_frame(), fractions=fractions, mode="random")
 
 
 @pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1, 1.5])
 def test_invalid_validation_fraction_raises(fraction: float) -> None:
-    with pytest.raises(ValueError, match="validation fraction"):
+    with pytest.raises(ConfigError, match=r"data\.val_fraction must be in \(0, 1\)"):
         carve_validation(train_test_frame(), fraction=fraction)
 
 
 def test_unknown_split_mode_raises() -> None:
-    with pytest.raises(ValueError, match="split mode"):
+    with pytest.raises(ConfigError, match="data.split must be random or grouped"):
         assign_splits(unsplit_frame(), mode="stratified")

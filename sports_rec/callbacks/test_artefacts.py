@@ -3,17 +3,38 @@
 Used by both ``train`` (after fitting) and ``evaluate`` (from a checkpoint), so the two
 always produce the same files. Misclassified samples are collected batch by batch (only
 their indices, so memory stays flat) and drawn from the source files at the end.
+
+``test_metrics.json`` is written first; the optional artefacts (per-class table, confusion
+matrix, gallery) follow, each on its own, so a failing plot costs a warning, never the
+metrics.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
-from sports_rec.reporting.artefacts import write_misclassified_gallery, write_test_artefacts
+from sports_rec.reporting.artefacts import (
+    write_confusion_matrix,
+    write_misclassified_gallery,
+    write_per_class_table,
+    write_test_metrics,
+)
+from sports_rec.utils.logging import get_logger
+
+log = get_logger(__name__)
+
+
+def optional_artefact(name: str, write: Callable[[], Any]) -> None:
+    """Run an optional artefact writer; a failure is logged and the run goes on."""
+    try:
+        write()
+    except Exception as error:
+        log.warning("Could not write %s (%s: %s)", name, type(error).__name__, error)
 
 
 class TestArtefactWriter(L.Callback):
@@ -59,18 +80,33 @@ class TestArtefactWriter(L.Callback):
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         class_names = list(pl_module.class_names)
         ckpt = trainer.ckpt_path or self.ckpt_path
-        extra = {"ckpt_path": str(Path(ckpt).resolve()) if ckpt else None}
-        self.record = write_test_artefacts(
-            self.output_dir,
-            trainer.callback_metrics,
-            getattr(pl_module, "test_results", {}),
-            class_names,
-            extra,
+        extra = {
+            "ckpt_path": str(Path(ckpt).resolve()) if ckpt else None,
+            "epoch": getattr(pl_module, "weights_epoch", None),
+        }
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.record = write_test_metrics(
+            self.output_dir / "test_metrics.json", trainer.callback_metrics, extra
         )
+        results = getattr(pl_module, "test_results", {})
+        if results:
+            optional_artefact(
+                "per_class.csv",
+                lambda: write_per_class_table(self.output_dir, results, class_names),
+            )
+            optional_artefact(
+                "the confusion matrix",
+                lambda: write_confusion_matrix(
+                    self.output_dir, results["confusion_matrix"].numpy(), class_names
+                ),
+            )
         dataset = getattr(trainer.test_dataloaders, "dataset", None)
         paths = getattr(dataset, "paths", None)
         if paths is not None and self.misclassified:
             samples = [dict(s, path=paths[s["index"]]) for s in self.misclassified]
-            write_misclassified_gallery(
-                self.output_dir / "misclassified.png", samples, class_names, self.gallery_size
+            optional_artefact(
+                "misclassified.png",
+                lambda: write_misclassified_gallery(
+                    self.output_dir / "misclassified.png", samples, class_names, self.gallery_size
+                ),
             )

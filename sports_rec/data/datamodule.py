@@ -5,6 +5,11 @@ and ``conf/sampler``. After :meth:`setup` it exposes ``class_names``, ``num_clas
 ``class_counts`` (training split) and ``channels`` for the model side, and it writes what it
 did (``splits.csv``, ``data_report.txt``, ``skipped_files.csv``) into the run folder so a
 result can always be traced to the exact samples it was computed on.
+
+Under DDP, ``batch_size`` is per device (Lightning's convention): a 4-GPU run trains with 4x
+the batch. ``global_batch_size`` states the batch of one optimiser step instead and is divided
+by the world size. Validation and test are sharded without padding, so every sample counts
+exactly once in the metrics.
 """
 
 from __future__ import annotations
@@ -16,17 +21,23 @@ from typing import Any
 
 import lightning as L
 import pandas as pd
-from torch.utils.data import DataLoader, Dataset
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from sports_rec.data.datasets import ImageDataset
 from sports_rec.data.image_io import find_unreadable
 from sports_rec.data.index import IndexTable
-from sports_rec.data.samplers import ResamplingSampler
+from sports_rec.data.samplers import ResamplingSampler, UnpaddedDistributedSampler
 from sports_rec.data.splits import assign_splits, carve_validation
 from sports_rec.data.synthetic import SyntheticSpec, ensure_synthetic
+from sports_rec.errors import ConfigError, SportsRecError
 from sports_rec.utils.logging import get_logger, global_rank
 
 log = get_logger(__name__)
+
+
+class EmptySplitError(SportsRecError, ValueError):
+    """A split has no sample left after reading, checking and splitting."""
 
 
 class SportsDataModule(L.LightningDataModule):
@@ -40,6 +51,11 @@ class SportsDataModule(L.LightningDataModule):
         sampler: ``sampler(labels=..., seed=...) -> Sampler`` for training (``_partial_``);
             None shuffles.
         image_size: training resolution (also bounds decoding of huge images).
+        crop_pct: evaluation crop fraction, read by the transforms config (recorded here so
+            the data config says how its images are cut).
+        batch_size: samples per batch on each device.
+        global_batch_size: samples per optimiser step over all devices; when set, the
+            per-device batch is ``global_batch_size / world size`` (must divide).
         grayscale: decode single-channel images; models get ``in_chans=1``.
         split: ``grouped`` or ``random``; how rows without a split are divided.
         split_fractions: train/valid/test fractions for rows without a split.
@@ -60,8 +76,10 @@ class SportsDataModule(L.LightningDataModule):
         transforms: dict[str, Callable] | None = None,
         sampler: Callable[..., Any] | None = None,
         image_size: int = 224,
+        crop_pct: float | None = None,
         grayscale: bool = False,
         batch_size: int = 32,
+        global_batch_size: int | None = None,
         eval_batch_size: int | None = None,
         num_workers: int = 2,
         pin_memory: bool = False,
@@ -82,8 +100,10 @@ class SportsDataModule(L.LightningDataModule):
         self.transforms = transforms or {}
         self.sampler_factory = sampler
         self.image_size = int(image_size)
+        self.crop_pct = crop_pct
         self.grayscale = bool(grayscale)
         self.batch_size = int(batch_size)
+        self.global_batch_size = int(global_batch_size) if global_batch_size else None
         self.eval_batch_size = int(eval_batch_size or batch_size)
         self.num_workers = int(num_workers)
         self.pin_memory = pin_memory
@@ -165,10 +185,11 @@ class SportsDataModule(L.LightningDataModule):
         for split in ("train", "valid", "test"):
             part = frame[frame["split"] == split].reset_index(drop=True)
             if part.empty:
-                raise ValueError(
+                raise EmptySplitError(
                     f"{self.name} at {self.root}: the '{split}' split is empty after splitting "
-                    f"({index.summary()}). Add data, or change data.split_fractions / "
-                    "data.val_fraction."
+                    f"({index.summary()}{self._skipped_summary()}). Add data, or give that "
+                    "split a share: data.split_fractions (rows without a split on disk) or "
+                    "data.val_fraction (validation carved from train)."
                 )
             self.frames[split] = part
         self._write_reports(frame)
@@ -177,7 +198,12 @@ class SportsDataModule(L.LightningDataModule):
         self._ensure_splits()
         train_tf = self.transforms.get("train")
         eval_tf = self.transforms.get("eval")
-        make = functools.partial(ImageDataset, grayscale=self.grayscale, max_side=self.max_side)
+        make = functools.partial(
+            ImageDataset,
+            grayscale=self.grayscale,
+            max_side=self.max_side,
+            checked=bool(self.check_images),
+        )
         self.datasets = {
             "train": make(self.frames["train"], train_tf),
             "valid": make(self.frames["valid"], eval_tf),
@@ -198,13 +224,48 @@ class SportsDataModule(L.LightningDataModule):
         lines += [f"note: {n}" for n in self._index().notes]
         for split, part in self.frames.items():
             lines.append(f"{split}: {len(part)} samples")
+        if self.skipped:
+            lines.append(f"skipped: {len(self.skipped)} unreadable file(s) (skipped_files.csv)")
+            lines += [f"  {path}: {reason}" for path, reason in self.skipped.items()]
         (out / "data_report.txt").write_text("\n".join(lines) + "\n")
         if self.skipped:
             pd.DataFrame(
                 {"path": list(self.skipped), "reason": list(self.skipped.values())}
             ).to_csv(out / "skipped_files.csv", index=False)
 
+    def _skipped_summary(self) -> str:
+        return f"; {len(self.skipped)} unreadable file(s) skipped" if self.skipped else ""
+
     # ----------------------------------------------------------------------- loaders
+    def _world(self) -> tuple[int, int]:
+        """(world size, global rank) of the run this datamodule serves."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None:
+            return int(trainer.world_size), int(trainer.global_rank)
+        dist = torch.distributed
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_world_size(), dist.get_rank()
+        return 1, 0
+
+    def per_device_batch_size(self) -> int:
+        """The training batch on one device (``global_batch_size / world size`` when set)."""
+        if self.global_batch_size is None:
+            return self.batch_size
+        world, _ = self._world()
+        if self.global_batch_size % world:
+            raise ConfigError(
+                f"data.global_batch_size={self.global_batch_size} does not divide over the "
+                f"{world} devices of this run (trainer.devices x trainer.num_nodes); choose a "
+                f"multiple of {world}, or set data.batch_size (per device) instead"
+            )
+        return self.global_batch_size // world
+
+    def _eval_sampler(self, split: str) -> Sampler | None:
+        world, rank = self._world()
+        if world == 1:
+            return None
+        return UnpaddedDistributedSampler(len(self.datasets[split]), world, rank)
+
     def _loader(self, split: str, batch_size: int, **kwargs: Any) -> DataLoader:
         if not self.datasets:
             self.setup()
@@ -222,11 +283,19 @@ class SportsDataModule(L.LightningDataModule):
             self.setup()
         labels = self.frames["train"]["label"].tolist()
         factory = self.sampler_factory or functools.partial(ResamplingSampler, strategy="shuffle")
-        sampler = factory(labels=labels, seed=self.seed)
-        return self._loader("train", self.batch_size, sampler=sampler, drop_last=False)
+        world, rank = self._world()
+        sampler = factory(labels=labels, seed=self.seed, num_replicas=world, rank=rank)
+        # Lightning creates the first iterator (whose workers prefetch at once) before it calls
+        # set_epoch, and reuses that iterator for the first epoch of a resumed run: without
+        # this, a run resumed at epoch 2 would replay epoch 0's samples.
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(trainer.fit_loop.epoch_progress.current.processed)
+        batch_size = self.per_device_batch_size()
+        return self._loader("train", batch_size, sampler=sampler, drop_last=False)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("valid", self.eval_batch_size)
+        return self._loader("valid", self.eval_batch_size, sampler=self._eval_sampler("valid"))
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.eval_batch_size)
+        return self._loader("test", self.eval_batch_size, sampler=self._eval_sampler("test"))

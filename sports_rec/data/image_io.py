@@ -20,18 +20,32 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from sports_rec.errors import SportsRecError
 
+CHECK_HINT = (
+    "Replace or delete the file; with data.check_images=true (the default) unreadable files "
+    "are skipped at start-up and listed in skipped_files.csv."
+)
+UNCHECKED_HINT = (
+    "data.check_images=false skipped the start-up check that would have caught it: set "
+    "data.check_images=true (unreadable files are then skipped and listed in "
+    "skipped_files.csv), or replace or delete the file."
+)
+
 
 class ImageDecodeError(SportsRecError, OSError):
-    """An image file could not be decoded."""
+    """An image file could not be decoded.
 
-    def __init__(self, path: str | Path, reason: str) -> None:
+    Built as ``ImageDecodeError(path, reason)``; a single argument is taken as the whole
+    message (how a DataLoader worker's error is rebuilt in the main process).
+    """
+
+    def __init__(self, path: str | Path, reason: str | None = None, hint: str = CHECK_HINT):
+        if reason is None:
+            super().__init__(str(path))
+            self.path, self.reason = "", str(self)
+            return
         self.path = str(path)
         self.reason = reason
-        super().__init__(
-            f"cannot read image '{path}': {reason}. Replace or delete the file; with "
-            "data.check_images=true (the default) unreadable files are skipped at start-up "
-            "and listed in skipped_files.csv."
-        )
+        super().__init__(f"cannot read image '{path}': {reason}. {hint}")
 
 
 def load_image(path: str | Path, mode: str = "RGB", max_side: int | None = None) -> Image.Image:

@@ -13,7 +13,14 @@ One sampler class covers every ``conf/sampler`` option:
 It subclasses :class:`~torch.utils.data.DistributedSampler`, so Lightning does not wrap it
 again: every rank draws the *same* epoch list from ``seed + epoch`` and keeps its own
 stride of it, so the ranks see disjoint shares that together cover the epoch. Lightning
-calls :meth:`set_epoch` before each epoch.
+calls :meth:`set_epoch` before each epoch. Each draw is yielded as ``(index, draw_seed)``:
+the dataset augments the sample under that seed, so an epoch's augmentations depend on
+``(seed, epoch)`` alone (see :mod:`sports_rec.utils.seeding`).
+
+Evaluation is different: every sample must count exactly once. Lightning's default
+``DistributedSampler`` pads the last shard with repeated samples (19 test images on 2
+ranks become 20); :class:`UnpaddedDistributedSampler` gives ranks shares of unequal size
+instead, which is safe because evaluation synchronises only at epoch end (torchmetrics).
 """
 
 from __future__ import annotations
@@ -24,7 +31,11 @@ import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
 
+from sports_rec.errors import ConfigError
+from sports_rec.utils.seeding import derive_seed
+
 STRATEGIES = ("shuffle", "weighted", "downsample", "balanced")
+DRAW_STREAM = 1  # derive_seed key of the per-draw augmentation seeds
 
 
 def _target_count(counts: np.ndarray, target: str | int) -> int:
@@ -37,7 +48,7 @@ def _target_count(counts: np.ndarray, target: str | int) -> int:
         return int(present.min())
     if target == "max":
         return int(present.max())
-    raise ValueError(f"target must be median, min, max or an int, got {target!r}")
+    raise ConfigError(f"sampler.target must be median, min, max or an int, got {target!r}")
 
 
 def epoch_indices(
@@ -58,7 +69,7 @@ def epoch_indices(
         draws = num_samples or n
         return torch.multinomial(weights, draws, replacement=True, generator=generator).tolist()
     if strategy not in STRATEGIES:
-        raise ValueError(f"sampler strategy must be one of {STRATEGIES}, got {strategy!r}")
+        raise ConfigError(f"sampler.strategy must be one of {STRATEGIES}, got {strategy!r}")
     cap = _target_count(counts, target if strategy == "balanced" else "median")
     chosen: list[torch.Tensor] = []
     for cls in np.flatnonzero(counts):
@@ -98,7 +109,7 @@ class ResamplingSampler(DistributedSampler):
         rank: int | None = None,
     ) -> None:
         if strategy not in STRATEGIES:
-            raise ValueError(f"sampler strategy must be one of {STRATEGIES}, got {strategy!r}")
+            raise ConfigError(f"sampler.strategy must be one of {STRATEGIES}, got {strategy!r}")
         if num_replicas is None or rank is None:
             dist = torch.distributed
             ready = dist.is_available() and dist.is_initialized()
@@ -118,11 +129,39 @@ class ResamplingSampler(DistributedSampler):
         generator = torch.Generator().manual_seed(self.seed + epoch)
         return epoch_indices(self.labels, self.strategy, generator, self.target, self.draws)
 
+    def epoch_draws(self, epoch: int) -> list[tuple[int, int]]:
+        """This rank's ``(index, draw_seed)`` pairs for ``epoch`` (what iteration yields)."""
+        indices = self._epoch_list(epoch)
+        # A stream of its own, so draw seeds are independent of the index choices.
+        generator = torch.Generator().manual_seed(derive_seed(self.seed, epoch, DRAW_STREAM))
+        seeds = torch.randint(0, 2**62, (len(indices),), generator=generator).tolist()
+        draws = list(zip(indices, seeds, strict=True))
+        while len(draws) < self.total_size:  # pad (repeating if short) for equal shares
+            draws += draws[: self.total_size - len(draws)]
+        return draws[self.rank : self.total_size : self.num_replicas]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter(self.epoch_draws(self.epoch))
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class UnpaddedDistributedSampler(DistributedSampler):
+    """Rank ``r`` of ``w`` evaluates samples ``r, r + w, r + 2w, ...``: each exactly once.
+
+    Shares differ by at most one sample. Only for evaluation: training needs equal shares
+    so every rank runs the same number of gradient synchronisations.
+    """
+
+    def __init__(self, dataset_size: int, num_replicas: int, rank: int) -> None:
+        super().__init__(range(dataset_size), num_replicas=num_replicas, rank=rank, shuffle=False)
+        self.dataset_size = dataset_size
+        self.num_samples = len(range(rank, dataset_size, num_replicas))
+        self.total_size = dataset_size
+
     def __iter__(self) -> Iterator[int]:
-        indices = self._epoch_list(self.epoch)
-        while len(indices) < self.total_size:  # pad (repeating if short) for equal shares
-            indices += indices[: self.total_size - len(indices)]
-        return iter(indices[self.rank : self.total_size : self.num_replicas])
+        return iter(range(self.rank, self.dataset_size, self.num_replicas))
 
     def __len__(self) -> int:
         return self.num_samples

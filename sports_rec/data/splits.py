@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from sports_rec.data.index import SPLITS
+from sports_rec.errors import ConfigError
 
 
 def _allocate(n: int, fractions: Sequence[float]) -> list[int]:
@@ -40,9 +41,12 @@ def _allocate(n: int, fractions: Sequence[float]) -> list[int]:
 
 def _check_fractions(fractions: Sequence[float], names: Sequence[str]) -> None:
     if len(fractions) != len(names):
-        raise ValueError(f"need {len(names)} fractions for {list(names)}, got {list(fractions)}")
+        raise ConfigError(
+            f"data.split_fractions needs {len(names)} values for {list(names)}, "
+            f"got {list(fractions)}"
+        )
     if any(f < 0 for f in fractions) or not np.isclose(sum(fractions), 1.0):
-        raise ValueError(f"split fractions must be >= 0 and sum to 1, got {list(fractions)}")
+        raise ConfigError(f"data.split_fractions must be >= 0 and sum to 1, got {list(fractions)}")
 
 
 def _split_units(
@@ -93,7 +97,7 @@ def assign_splits(
     """
     _check_fractions(fractions, SPLITS)
     if mode not in {"random", "grouped"}:
-        raise ValueError(f"split mode must be 'random' or 'grouped', got {mode!r}")
+        raise ConfigError(f"data.split must be random or grouped, got {mode!r}")
     frame = frame.copy()
     todo = frame["split"].isna()
     if not todo.any():
@@ -101,9 +105,9 @@ def assign_splits(
     rows = frame[todo]
     if mode == "grouped":
         if group_column not in frame.columns:
-            raise ValueError(
-                f"grouped split needs a '{group_column}' column; this dataset's reader does "
-                "not provide one, use data.split=random"
+            raise ConfigError(
+                f"data.split=grouped needs a '{group_column}' column; this dataset's reader "
+                "does not provide one: use data.split=random"
             )
         units = (
             rows.groupby(group_column)
@@ -131,7 +135,7 @@ def carve_validation(
     With ``group_column`` (when the reader provides one) whole groups move together.
     """
     if not 0 < fraction < 1:
-        raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
+        raise ConfigError(f"data.val_fraction must be in (0, 1), got {fraction}")
     frame = frame.copy()
     train = frame["split"] == "train"
     carved = assign_splits(

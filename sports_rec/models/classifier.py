@@ -2,7 +2,7 @@
 
 It receives *configs* (plain dicts) for the net, the loss, the optimizer and the scheduler,
 and builds them itself. That keeps the whole recipe in ``hparams`` so a checkpoint alone
-rebuilds the model for evaluate/predict/explain/export, together with ``metadata``: class
+rebuilds the model for evaluate/predict/export, together with ``metadata``: class
 names and counts, input channels and size, and the data and transform configs.
 
 Batches are dicts. The net declares which entries it consumes via ``input_keys`` (default
@@ -18,6 +18,7 @@ import lightning as L
 import torch
 import torch.nn as nn
 from hydra.utils import instantiate
+from timm.optim import param_groups_weight_decay
 from torchmetrics import MeanMetric
 
 from sports_rec.models.metrics import per_class_metrics, summary_metrics
@@ -67,6 +68,9 @@ class Classifier(L.LightningModule):
         self.losses = nn.ModuleDict({f"{stage}_": MeanMetric() for stage in STAGES})
         self.test_details = per_class_metrics(num_classes)
         self.test_results: dict[str, torch.Tensor] = {}
+        # The epoch whose end the current weights are from (None: not trained yet); recorded
+        # in test_metrics.json, so a report knows which epoch a test figure belongs to.
+        self.weights_epoch: int | None = None
 
     # --------------------------------------------------------------------- forward
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -140,22 +144,41 @@ class Classifier(L.LightningModule):
             "index": batch["index"],
         }
 
+    def on_train_epoch_end(self) -> None:
+        self.weights_epoch = int(self.current_epoch)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "epoch" in checkpoint:
+            self.weights_epoch = int(checkpoint["epoch"])
+
     def on_test_epoch_start(self) -> None:
         self.test_details.reset()
         self.test_results = {}
 
     def on_test_epoch_end(self) -> None:
+        # compute() gathers the states of every DDP rank, so the results are already global.
         self.test_results = {k: v.detach().cpu() for k, v in self.test_details.compute().items()}
         for name in ("precision", "recall", "f1"):
-            self.log(f"test/{name}_macro", self.test_results[name].mean(), sync_dist=False)
+            self.log(f"test/{name}_macro", self.test_results[f"{name}_macro"], sync_dist=False)
 
     def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self(batch).float().softmax(dim=1)
 
     # --------------------------------------------------------------------- optimisation
+    def parameter_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        """Trainable parameters split by timm: weight decay on weights only.
+
+        Biases, norm scales and shifts (every 1-d parameter) and what the net lists in
+        ``no_weight_decay()`` (ViT's position embedding and class token) are not decayed:
+        decaying them shrinks normalisation towards zero instead of regularising.
+        """
+        no_decay = getattr(self.net, "no_weight_decay", None)
+        names = set(no_decay()) if callable(no_decay) else set()
+        return param_groups_weight_decay(self.net, weight_decay, no_weight_decay_list=names)
+
     def configure_optimizers(self) -> Any:
-        params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = instantiate(self.hparams.optimizer)(params=params)
+        weight_decay = float(self.hparams.optimizer.get("weight_decay") or 0.0)
+        optimizer = instantiate(self.hparams.optimizer)(params=self.parameter_groups(weight_decay))
         sched_cfg = self.hparams.scheduler or {}
         if not sched_cfg.get("scheduler"):
             return optimizer

@@ -16,15 +16,17 @@ from __future__ import annotations
 import torch.nn as nn
 from timm.layers import freeze_batch_norm_2d
 
+from sports_rec.errors import ConfigError
+
 POLICIES = ("none", "backbone", "all_but_last_stage")
 
 
 def _last_stage_name(model: nn.Module) -> str:
     info = getattr(model, "feature_info", None)
     if not info:
-        raise ValueError(
+        raise ConfigError(
             f"{type(model).__name__} has no feature_info, so 'all_but_last_stage' cannot "
-            "find its stages; use freeze=none or freeze=backbone"
+            "find its stages; use model.net.freeze=none or model.net.freeze=backbone"
         )
     last = info[-1]
     return last["module"] if isinstance(last, dict) else info.module_name()[-1]
@@ -43,12 +45,15 @@ def _freeze_batch_norms(model: nn.Module) -> None:
 def apply_freeze(model: nn.Module, policy: str = "none") -> nn.Module:
     """Set ``requires_grad`` according to ``policy`` (in place) and return ``model``."""
     if policy not in POLICIES:
-        raise ValueError(f"freeze must be one of {POLICIES}, got {policy!r}")
+        raise ConfigError(f"model.net.freeze must be one of {POLICIES}, got {policy!r}")
     if policy == "none":
         return model
     if policy == "backbone":
         if not hasattr(model, "get_classifier"):
-            raise ValueError(f"{type(model).__name__} has no get_classifier(); cannot freeze")
+            raise ConfigError(
+                f"{type(model).__name__} has no get_classifier(), so freeze=backbone cannot find "
+                "its classifier; use model.net.freeze=none"
+            )
         keep = {id(p) for p in model.get_classifier().parameters()}
         for param in model.parameters():
             param.requires_grad = id(param) in keep
@@ -60,6 +65,8 @@ def apply_freeze(model: nn.Module, policy: str = "none") -> nn.Module:
                 trainable = True
             param.requires_grad = trainable
     if not any(p.requires_grad for p in model.parameters()):
-        raise ValueError(f"freeze={policy} left no trainable parameter in {type(model).__name__}")
+        raise ConfigError(
+            f"model.net.freeze={policy} left no trainable parameter in {type(model).__name__}"
+        )
     _freeze_batch_norms(model)
     return model

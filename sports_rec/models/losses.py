@@ -14,6 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from sports_rec.errors import ConfigError
+
 
 def resolve_class_weights(
     class_weights: str | Sequence[float] | None, class_counts: Sequence[int] | None
@@ -23,9 +25,11 @@ def resolve_class_weights(
         return None
     if isinstance(class_weights, str):
         if class_weights != "auto":
-            raise ValueError(f"class_weights must be null, 'auto' or a list, got {class_weights!r}")
+            raise ConfigError(
+                f"loss.class_weights must be null, auto or a list, got {class_weights!r}"
+            )
         if not class_counts:
-            raise ValueError("class_weights=auto needs the training class counts")
+            raise ConfigError("loss.class_weights=auto needs the training class counts")
         counts = torch.as_tensor(class_counts, dtype=torch.float)
         present = counts > 0
         weights = torch.zeros_like(counts)
@@ -33,7 +37,10 @@ def resolve_class_weights(
         return weights
     weights = torch.as_tensor(list(class_weights), dtype=torch.float)
     if class_counts is not None and len(weights) != len(class_counts):
-        raise ValueError(f"{len(weights)} class weights given for {len(class_counts)} classes")
+        raise ConfigError(
+            f"loss.class_weights: {len(weights)} class weights given for "
+            f"{len(class_counts)} classes"
+        )
     return weights
 
 
@@ -63,7 +70,7 @@ class FocalLoss(nn.Module):
     ) -> None:
         super().__init__()
         if gamma < 0:
-            raise ValueError(f"gamma must be >= 0, got {gamma}")
+            raise ConfigError(f"loss.gamma must be >= 0, got {gamma}")
         self.gamma = float(gamma)
         weights = resolve_class_weights(class_weights, class_counts)
         self.register_buffer("weight", weights if weights is not None else None)

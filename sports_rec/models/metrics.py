@@ -2,8 +2,12 @@
 
 Train/val/test log ``acc``, ``acc_top{k}`` (for every ``k`` below the class count) and
 ``mean_class_acc`` (macro accuracy: robust to class imbalance). The test stage also
-computes per-class precision, recall and F1 and the confusion matrix, from which the
-artefact writer derives support and macro averages.
+computes per-class precision, recall and F1, their macro averages and the confusion
+matrix, from which the artefact writer derives support.
+
+Macro averages are torchmetrics' own (``average="macro"``): a class with no test sample
+that is never predicted either is left out of the mean, where a plain mean of the
+per-class values would count it as 0. ``per_class.csv`` marks such classes.
 """
 
 from __future__ import annotations
@@ -43,6 +47,9 @@ def per_class_metrics(num_classes: int) -> MetricCollection:
             "precision": MulticlassPrecision(num_classes=num_classes, average=None),
             "recall": MulticlassRecall(num_classes=num_classes, average=None),
             "f1": MulticlassF1Score(num_classes=num_classes, average=None),
+            "precision_macro": MulticlassPrecision(num_classes=num_classes, average="macro"),
+            "recall_macro": MulticlassRecall(num_classes=num_classes, average="macro"),
+            "f1_macro": MulticlassF1Score(num_classes=num_classes, average="macro"),
             "confusion_matrix": MulticlassConfusionMatrix(num_classes=num_classes),
         },
         compute_groups=False,

@@ -4,6 +4,7 @@ Files (all in the run folder):
 
 * ``test_metrics.json``          - every ``test/*`` scalar plus the checkpoint evaluated;
 * ``per_class.csv``              - precision, recall, F1, support and accuracy per class;
+                                   ``no_support`` marks classes absent from the split;
 * ``confusion_matrix.csv``       - counts, rows = true class, columns = predicted class;
 * ``confusion_matrix.png``       - row-normalised heatmap with class names on both axes;
 * ``misclassified.png``          - gallery of misclassified test images (true vs predicted).
@@ -41,7 +42,11 @@ def write_test_metrics(
 def per_class_table(
     results: Mapping[str, torch.Tensor], class_names: Sequence[str]
 ) -> pd.DataFrame:
-    """Per-class precision/recall/F1 with support and accuracy from the confusion matrix."""
+    """Per-class precision/recall/F1 with support and accuracy from the confusion matrix.
+
+    ``no_support`` is True for classes with no sample in the evaluated split: their recall
+    and accuracy are undefined (written as 0, as torchmetrics reports them).
+    """
     cm = results["confusion_matrix"].numpy()
     support = cm.sum(axis=1)
     correct = np.diag(cm)
@@ -54,14 +59,16 @@ def per_class_table(
             "f1": results["f1"].numpy(),
             "support": support.astype(int),
             "accuracy": np.divide(correct, support, out=np.zeros(len(cm)), where=support > 0),
+            "no_support": support == 0,
         }
     )
 
 
-def write_confusion_matrix(out_dir: Path, cm: np.ndarray, class_names: Sequence[str]) -> None:
+def write_confusion_matrix(out_dir: str | Path, cm: np.ndarray, class_names: Sequence[str]) -> None:
     """CSV of counts and a PNG heatmap (row-normalised, counts annotated when legible)."""
     frame = pd.DataFrame(cm.astype(int), index=list(class_names), columns=list(class_names))
     frame.index.name = "true \\ predicted"
+    out_dir = Path(out_dir)
     frame.to_csv(out_dir / "confusion_matrix.csv")
 
     n = len(class_names)
@@ -129,18 +136,10 @@ def write_misclassified_gallery(
     return len(samples)
 
 
-def write_test_artefacts(
-    out_dir: str | Path,
-    metrics: Mapping[str, float],
-    results: Mapping[str, torch.Tensor],
-    class_names: Sequence[str],
-    extra: Mapping | None = None,
-) -> dict:
-    """Write test_metrics.json, per_class.csv and the confusion matrix; return the metrics."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    record = write_test_metrics(out / "test_metrics.json", metrics, extra)
-    if results:
-        per_class_table(results, class_names).to_csv(out / "per_class.csv", index=False)
-        write_confusion_matrix(out, results["confusion_matrix"].numpy(), class_names)
-    return record
+def write_per_class_table(
+    out_dir: str | Path, results: Mapping[str, torch.Tensor], class_names: Sequence[str]
+) -> Path:
+    """``per_class.csv`` in ``out_dir``; returns its path."""
+    path = Path(out_dir) / "per_class.csv"
+    per_class_table(results, class_names).to_csv(path, index=False)
+    return path

@@ -4,7 +4,6 @@
   directory, so data and logs land beside the user's shell, like any other CLI.
 * ``${uid:}`` - a short random id, cached per config like Hydra's ``${now:}``, appended to
   run folders so two jobs started in the same second never share (and overwrite) a folder.
-* ``${channels:${data.grayscale}}`` - 1 for grayscale input, else 3.
 * ``${wandb_offline:}`` - True unless the user has configured W&B (API key in the
   environment or in ``~/.netrc``) or explicitly set ``WANDB_MODE=online``.
 """
@@ -35,7 +34,6 @@ def register_resolvers() -> None:
     resolvers = {
         "cwd": (os.getcwd, False),
         "uid": (lambda: secrets.token_hex(3), True),
-        "channels": (lambda grayscale: 1 if bool(grayscale) else 3, False),
         "wandb_offline": (_wandb_offline, False),
     }
     for name, (fn, use_cache) in resolvers.items():

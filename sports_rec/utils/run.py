@@ -7,6 +7,8 @@
 * :func:`print_config_tree` - the composed config as a rich tree, also saved to the run.
 * :func:`instantiate_callbacks` / :func:`instantiate_loggers` - build the dict-of-configs
   groups ``callbacks`` and ``logger``.
+* :func:`lightning_noise_filtered` - around ``trainer.fit``/``test``: hides warnings Lightning
+  emits about its own internals, which no user can act on.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,21 +45,45 @@ def run_folder(cfg: DictConfig) -> str:
     return str(Path(cfg.paths.output_dir).resolve())
 
 
+def unwrap_user_error(error: BaseException) -> SportsRecError | None:
+    """The :class:`SportsRecError` behind ``error``, if any.
+
+    Hydra's ``instantiate`` wraps whatever a ``_target_`` raises in an
+    ``InstantiationException``; an expected error (an unknown model name, a freeze policy
+    that does not exist) must still reach the user as its own message.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, SportsRecError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def task_wrapper(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
-    """Wrap an entry point's task: finish W&B and print the run folder, whatever happens."""
+    """Wrap an entry point's task: finish W&B and print the run folder, whatever happens.
+
+    An expected error wrapped by a library is re-raised as itself (see
+    :func:`unwrap_user_error`), so callers and the command line see its class and message.
+    """
 
     @functools.wraps(task)
     def wrapped(cfg: DictConfig) -> Any:
         try:
             return task(cfg)
-        except SportsRecError as error:
-            log.error("%s", error)
-            raise
         except Exception as error:
-            log.error(
-                "Task failed (%s); outputs so far are in the run folder", type(error).__name__
-            )
-            raise
+            user_error = unwrap_user_error(error)
+            if user_error is None:
+                log.error(
+                    "Task failed (%s); outputs so far are in the run folder", type(error).__name__
+                )
+                raise
+            log.error("%s", user_error)
+            if user_error is error:
+                raise
+            raise user_error from user_error.__cause__
         finally:
             finish_wandb()
             if global_rank() == 0:
@@ -71,8 +98,23 @@ def exit_on_user_error() -> Iterator[None]:
     :func:`task_wrapper`) ends the process with status 1 instead of a stack trace."""
     try:
         yield
-    except SportsRecError:
+    except Exception as error:
+        if unwrap_user_error(error) is None:
+            raise
         sys.exit(1)
+
+
+@contextlib.contextmanager
+def lightning_noise_filtered() -> Iterator[None]:
+    """Silence Lightning's warnings about its own internals for the duration of a loop.
+
+    Lightning 2.6 on torch 2.14 warns at every loop start about its use of torch's private
+    pytree API; it buries the messages that matter. Filtered here, around the loops, rather
+    than for the whole process at import.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+        yield
 
 
 def print_config_tree(

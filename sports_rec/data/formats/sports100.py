@@ -27,6 +27,7 @@ from sports_rec.data.index import (
     require_dir,
     scan_split_folders,
 )
+from sports_rec.errors import ConfigError
 
 EXPECTED_LAYOUT = """\
   <root>/sports.csv                      (optional; 'class id,filepaths,labels,data set')
@@ -76,7 +77,8 @@ def _normalise_columns(frame: pd.DataFrame) -> pd.DataFrame:
 def read_sports_csv(root: Path) -> tuple[pd.DataFrame, list[str]] | None:
     """Parse ``sports.csv`` (either version); returns (rows, class names by id) or None.
 
-    Rows have columns ``relpath``, ``label_name``, ``split``.
+    Rows have columns ``relpath``, ``label_name``, ``split`` (None for an unknown ``data set``
+    value) and ``split_name`` (the value as written).
     """
     csv_path = root / "sports.csv"
     if not csv_path.is_file():
@@ -87,13 +89,14 @@ def read_sports_csv(root: Path) -> tuple[pd.DataFrame, list[str]] | None:
         raise DatasetLayoutError(
             f"{csv_path}: expected columns 'class id,filepaths,labels,data set' (newest) or "
             f"'filepaths,labels,data set' (older), found {list(table.columns)}.\n"
-            "Fix or delete the CSV (data.source=folders reads the folders alone)."
+            "Fix or delete the CSV (data.reader.source=folders reads the folders alone)."
         )
     rows = pd.DataFrame(
         {
             "relpath": table["filepaths"].str.replace("\\", "/", regex=False),
             "label_name": table["labels"],
             "split": table["data set"].str.lower().map(_SPLIT_ALIASES),
+            "split_name": table["data set"],
         }
     )
     if "class id" in table.columns:
@@ -135,13 +138,13 @@ def read_sports100(root: str | Path, source: str = "auto") -> IndexTable:
     root = require_dir(Path(root).expanduser(), "sports100 root", EXPECTED_LAYOUT, "sports100")
     train_dir = require_dir(root / "train", "sports100 train folder", EXPECTED_LAYOUT, "sports100")
     if source not in {"auto", "csv", "folders"}:
-        raise ValueError(f"source must be auto, csv or folders, got {source!r}")
+        raise ConfigError(f"data.reader.source must be auto, csv or folders, got {source!r}")
 
     parsed = None if source == "folders" else read_sports_csv(root)
     if source == "csv" and parsed is None:
         raise DatasetLayoutError(
-            f"{root / 'sports.csv'} not found but data.source=csv.\n"
-            "Use data.source=auto or folders to read the folders alone."
+            f"{root / 'sports.csv'} not found but data.reader.source=csv.\n"
+            "Use data.reader.source=auto or data.reader.source=folders to read the folders alone."
         )
     notes: list[str] = []
     folder_classes = [p.name for p in class_folders(train_dir)]
@@ -180,7 +183,20 @@ def _cross_check(root: Path, frame: pd.DataFrame, csv_rows: pd.DataFrame) -> lis
     relabelled = sorted(
         rel for rel, name in listed.items() if rel in on_disk and rel.split("/")[1:2] != [name]
     )
+    unknown_split = csv_rows[csv_rows["split"].isna()]
+    duplicated = csv_rows[csv_rows["relpath"].duplicated(keep="first")]
     notes = []
+    if len(unknown_split):
+        names = sorted(set(unknown_split["split_name"]))
+        notes.append(
+            f"{root / 'sports.csv'}: {len(unknown_split)} row(s) with an unknown 'data set' "
+            f"value {_examples(names)} (known: train, valid, test); the folders decide the split"
+        )
+    if len(duplicated):
+        notes.append(
+            f"{root / 'sports.csv'}: {len(duplicated)} duplicated row(s) (same file listed "
+            f"again; each file is used once), e.g. {_examples(list(duplicated['relpath']))}"
+        )
     if missing:
         notes.append(
             f"{root / 'sports.csv'}: {len(missing)} listed file(s) missing on disk (skipped), "

@@ -7,7 +7,7 @@ forward pass instead of hard-coded: the study's 33,856 (LeNet) corresponds to 20
 input and 6,400 (AlexNet) to 224 px; both are checked in the tests.
 
 The nets follow timm's conventions (``num_classes``, ``in_chans``, ``get_classifier``,
-``feature_info``) so the freeze policies, export and explain commands treat them like any
+``feature_info``) so the freeze policies and export treat them like any
 timm model.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from sports_rec.errors import ConfigError
 from sports_rec.models.freeze import apply_freeze
 
 
@@ -23,7 +24,9 @@ def _flat_features(
     features: nn.Module, in_chans: int, image_size: int, name: str, min_size: int
 ) -> int:
     if image_size < min_size:
-        raise ValueError(f"{name} needs inputs of at least {min_size} px, got {image_size}")
+        raise ConfigError(
+            f"{name} needs inputs of at least {min_size} px, got data.image_size={image_size}"
+        )
     with torch.no_grad():
         out = features(torch.zeros(1, in_chans, image_size, image_size))
     return int(out.flatten(1).shape[1])
@@ -32,9 +35,6 @@ def _flat_features(
 class _ClassicNet(nn.Module):
     features: nn.Sequential
     classifier: nn.Sequential
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.features(x), 1))

@@ -6,7 +6,10 @@ timm leaves to the caller:
 * ``weights=PATH`` loads a local checkpoint through ``pretrained_cfg_overlay`` (the head is
   re-initialised when the class count differs, as timm does for hub weights);
 * ``pretrained=true`` without network fails in seconds with a message naming
-  ``model.net.weights=PATH`` (huggingface_hub would otherwise retry for ~50 s);
+  ``model.net.weights=PATH`` (huggingface_hub would otherwise retry for ~50 s). Whether the
+  hub answers is asked through huggingface_hub's own HTTP client, so ``HF_ENDPOINT``,
+  ``HF_HUB_OFFLINE`` and the proxy variables (``HTTPS_PROXY`` ...) mean what they mean for
+  every other download on the machine;
 * ``freeze`` applies a freeze policy (see :mod:`sports_rec.models.freeze`).
 """
 
@@ -14,16 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import timm
 import torch.nn as nn
 
-from sports_rec.errors import SportsRecError
+from sports_rec.errors import ConfigError, SportsRecError
 from sports_rec.models.freeze import apply_freeze
 
 
@@ -31,17 +32,34 @@ class PretrainedWeightsUnavailable(SportsRecError, RuntimeError):
     """ImageNet weights were requested but cannot be fetched or found in the cache."""
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    """True when the Hugging Face hub answers a TCP connect within ``timeout`` seconds."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
+class WeightsFileNotFound(SportsRecError, FileNotFoundError):
+    """``model.net.weights`` names no file."""
+
+
+def hub_offline_requested() -> bool:
+    """``HF_HUB_OFFLINE`` is set (read now, also when set after huggingface_hub's import)."""
+    import huggingface_hub
+
+    flag = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    return flag or huggingface_hub.is_offline_mode()
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """True when the Hugging Face endpoint answers an HTTP request within ``timeout`` s.
+
+    Uses huggingface_hub's shared client (the one timm's downloads go through), so the
+    endpoint, proxies and certificates are exactly those of a real download; any HTTP
+    answer, even an error status, means the hub can be reached.
+    """
+    if hub_offline_requested():
         return False
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    host = urlparse(endpoint).hostname or "huggingface.co"
+    from huggingface_hub import constants, get_session
+
     try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
+        get_session().head(constants.ENDPOINT, timeout=timeout)
+    except Exception:  # any transport, proxy, TLS or offline-mode error: not reachable
         return False
+    return True
 
 
 @contextlib.contextmanager
@@ -77,14 +95,23 @@ def create_timm_net(
         freeze: ``none``, ``backbone`` (only the classifier trains) or ``all_but_last_stage``.
         **kwargs: forwarded to ``timm.create_model`` (``global_pool``, ``drop_rate`` ...).
     """
+    if not timm.is_model(name):
+        close = timm.list_models(f"*{name.split('_')[0]}*")[:8]
+        raise ConfigError(
+            f"model.net.name={name} is not a timm model. Similar names: {close or 'none'}; "
+            "list them all with: python -c \"import timm; print(timm.list_models('*resnet*'))\""
+        )
     if weights:
         path = Path(weights).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"model.net.weights={weights}: no such file")
+            raise WeightsFileNotFound(
+                f"model.net.weights={weights}: no such file. Give the path of a local "
+                "weights file (.safetensors, .pth or .bin), or model.net.weights=null."
+            )
         kwargs["pretrained_cfg_overlay"] = {"file": str(path)}
         pretrained = True
         context: contextlib.AbstractContextManager = contextlib.nullcontext()
-    elif pretrained and not _hub_reachable():
+    elif pretrained and not hub_reachable():
         context = _hub_offline()
     else:
         context = contextlib.nullcontext()

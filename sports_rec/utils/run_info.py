@@ -1,0 +1,75 @@
+"""``run_info.json``: what a run was and how it ended, written as the run goes.
+
+The file exists from the first moment of a run (status ``running``) and is rewritten when
+it ends (``completed`` or ``failed`` with the error), so a crashed or killed run is never
+mistaken for a finished one, a failed sweep job's folder says why, and ``report`` reads
+size, cost and time without loading checkpoints. Only global rank 0 writes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sports_rec.utils.logging import global_rank
+
+FILE_NAME = "run_info.json"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+class RunInfo:
+    """The run record of one run folder; :meth:`update` rewrites the file atomically."""
+
+    def __init__(self, output_dir: str | Path, **fields: Any) -> None:
+        self.path = Path(output_dir) / FILE_NAME
+        self._start = time.monotonic()
+        self.fields: dict[str, Any] = {
+            "status": "running",
+            "error": None,
+            "started": _now(),
+            "finished": None,
+            "wall_time_s": None,
+            **fields,
+        }
+        self.write()
+
+    def update(self, **fields: Any) -> None:
+        self.fields.update(fields)
+        self.write()
+
+    def finish(self, status: str, error: BaseException | None = None, **fields: Any) -> None:
+        """Record the end of the run: ``completed`` or ``failed`` (with the error's message)."""
+        message = None
+        if error is not None:
+            text = str(error).strip()
+            message = f"{type(error).__name__}: {text}" if text else type(error).__name__
+        self.update(
+            status=status,
+            error=message,
+            finished=_now(),
+            wall_time_s=round(time.monotonic() - self._start, 3),
+            **fields,
+        )
+
+    def write(self) -> None:
+        if global_rank() != 0:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        staging = self.path.with_suffix(".json.tmp")
+        staging.write_text(json.dumps(self.fields, indent=2, default=str) + "\n")
+        os.replace(staging, self.path)
+
+
+def read_run_info(run_dir: str | Path) -> dict[str, Any] | None:
+    """The run record of ``run_dir``, or None when the run has none (older runs)."""
+    path = Path(run_dir) / FILE_NAME
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
