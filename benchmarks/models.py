@@ -12,7 +12,6 @@ as training builds them (Hydra config -> instantiate), so the figures match real
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
@@ -21,10 +20,10 @@ from rich.console import Console
 from rich.table import Table
 from timing import median_seconds
 
-import sports_rec  # noqa: F401  (config resolvers)
+import sports_rec  # registers the config resolvers
 from sports_rec.utils.model_stats import gmacs
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+CONF_DIR = sports_rec.CONF_DIR
 
 
 def build_net(model: str, image_size: int, channels: int, num_classes: int) -> torch.nn.Module:

@@ -256,7 +256,7 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     return {"output": str(output), "files": len(table), "unreadable": unreadable}
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
+@hydra.main(version_base="1.3", config_path="conf", config_name="predict")
 def main(cfg: DictConfig) -> None:
     with exit_on_user_error():
         predict(cfg)

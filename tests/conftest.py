@@ -26,10 +26,10 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-import sports_rec  # noqa: F401  (registers resolvers)
+import sports_rec  # registers resolvers
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = PROJECT_ROOT / "conf"
+CONF_DIR = sports_rec.CONF_DIR
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
