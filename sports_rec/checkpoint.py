@@ -14,7 +14,7 @@ machine. One whose pickle asks for anything else is refused with a message, not 
 from __future__ import annotations
 
 import pickle
-import zipfile
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -48,22 +48,30 @@ def load_checkpoint_file(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        first = (str(error).strip().splitlines() or [""])[0]
-        if "weights only" in str(error).lower() or "weights_only" in str(error):
+        global_name = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        if global_name:
             raise CheckpointError(
-                f"refusing to load '{path}': it holds Python objects other than tensors and "
-                "plain types, which could run code when unpickled. sports_rec checkpoints never "
-                "do; if you trust the file's author, convert it yourself in a separate, "
-                f"sandboxed step. ({first})"
+                f"refusing to load '{path}': it asks to create {global_name.group(1)}, a Python "
+                "object other than tensors and plain types, which could run code when "
+                "unpickled. sports_rec checkpoints never do; if you trust the file's author, "
+                "convert it yourself in a separate, sandboxed step."
             ) from error
-        raise CheckpointError(f"'{path}' is not a readable checkpoint file: {first}") from error
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
-        first = (str(error).strip().splitlines() or [""])[0]
-        raise CheckpointError(
-            f"'{path}' is not a readable checkpoint file ({type(error).__name__}: {first}). "
-            "Is it truncated (a run killed while saving) or another kind of file? Use "
-            "<run folder>/checkpoints/last.ckpt or a best-*.ckpt of a finished epoch."
-        ) from error
+        raise _unreadable(path, error) from error
+    except Exception as error:  # torch's parser fails on garbage in many ways (IndexError...)
+        raise _unreadable(path, error) from error
+
+
+def _unreadable(path: Path, error: BaseException) -> CheckpointError:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    # torch's weights-only errors bury the cause ("Unsupported operand 110") in a long text.
+    cause = next((line for line in lines if line.startswith("Unsupported")), None)
+    cause = cause or (lines[0] if lines else "no message")
+    return CheckpointError(
+        f"'{path}' is not a readable checkpoint file ({type(error).__name__}: "
+        f"{cause}). Is it truncated (a run killed while "
+        "saving) or another kind of file? Use <run folder>/checkpoints/last.ckpt or a "
+        "best-*.ckpt of a finished epoch."
+    )
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

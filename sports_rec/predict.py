@@ -19,6 +19,7 @@ from __future__ import annotations
 import glob
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,44 +50,53 @@ class ModelMismatch(SportsRecError, ValueError):
     """The model (file) does not fit the checkpoint's classes or input layout."""
 
 
-def _images_under(folder: Path) -> list[Path]:
-    """Image files anywhere below ``folder``, hidden files and folders skipped, sorted."""
+def _files_under(folder: Path) -> list[Path]:
+    """Visible files anywhere below ``folder`` (hidden files and folders skipped), sorted."""
     return sorted(
         p
         for p in folder.rglob("*")
-        if is_image_file(p)
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
 
 
-def find_inputs(spec: str | Path) -> list[Path]:
+@dataclass
+class Inputs:
+    """What ``input`` named: the image files to predict, and how many other files it held
+    (a folder's ``labels.csv``, a stray ``.txt``), which are reported, not predicted."""
+
+    images: list[Path]
+    non_images: int = 0
+
+
+def find_inputs(spec: str | Path) -> Inputs:
     """Resolve ``input`` to image files: a file, a folder (recursive) or a glob pattern.
 
     A file named explicitly is kept whatever its extension (the user asked for it; if it
-    is no image its row says so). Folders and patterns keep image extensions only, so a
-    stray ``labels.csv`` does not become an error row.
+    is no image its row says so). Folders and patterns keep image extensions only; the
+    other files they hold are counted for the summary.
     """
     text = str(spec)
     path = Path(text).expanduser()
     if path.is_file():
-        return [path]
+        return Inputs([path])
     if path.is_dir():
-        found = _images_under(path)
+        candidates = _files_under(path)
     elif GLOB_CHARS & set(text):
-        found = []
+        found: set[Path] = set()
         for match in sorted(glob.glob(str(path), recursive=True)):
             candidate = Path(match)
-            found += _images_under(candidate) if candidate.is_dir() else [candidate]
-        found = sorted({p for p in found if is_image_file(p)})
+            found.update(_files_under(candidate) if candidate.is_dir() else [candidate])
+        candidates = sorted(p for p in found if p.is_file())
     else:
         raise PredictInputError(f"input='{text}' does not exist (give a file, a folder or a glob)")
-    if not found:
+    images = [p for p in candidates if is_image_file(p)]
+    if not images:
         extensions = ", ".join(sorted(IMAGE_EXTENSIONS))
         raise PredictInputError(
             f"no image files found for input='{text}' (looked for {extensions}; folders are "
             "searched recursively, patterns such as 'photos/**/*.jpg' are expanded)"
         )
-    return found
+    return Inputs(images, non_images=len(candidates) - len(images))
 
 
 def pytorch_runner(model: Classifier) -> Runner:
@@ -219,7 +229,8 @@ def predict_files(
 @task_wrapper
 def predict(cfg: DictConfig) -> dict[str, Any]:
     """Predict ``cfg.input`` with the checkpoint (or ``model_file``) and write the CSV."""
-    paths = find_inputs(cfg.input)
+    inputs = find_inputs(cfg.input)
+    paths = inputs.images
     model = load_classifier(cfg.ckpt_path)
     metadata = model.hparams.metadata
     channels, image_size = int(metadata.get("channels", 3)), int(metadata["image_size"])
@@ -227,7 +238,11 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("model_file"):
         model_file = Path(cfg.model_file).expanduser()
         if not model_file.is_file():
-            raise FileNotFoundError(f"model_file='{model_file}' does not exist")
+            raise PredictInputError(
+                f"model_file='{model_file}' does not exist; write one with "
+                "python -m sports_rec.export ckpt_path=... or leave model_file=null to predict "
+                "with the checkpoint in PyTorch"
+            )
         runner = load_exported(model_file)
         check_model_file(model_file, runner, model)
         source = str(model_file)
@@ -248,12 +263,20 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     output.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(output, index=False)
     unreadable = int((table["error"] != "").sum())
+    skipped = (
+        f"; {inputs.non_images} non-image file(s) in the input skipped" if inputs.non_images else ""
+    )
     print(
-        f"Predicted {len(table)} files ({unreadable} unreadable) with {source}; "
+        f"Predicted {len(table)} files ({unreadable} unreadable) with {source}{skipped}; "
         f"predictions: {output.resolve()}",
         flush=True,
     )
-    return {"output": str(output), "files": len(table), "unreadable": unreadable}
+    return {
+        "output": str(output),
+        "files": len(table),
+        "unreadable": unreadable,
+        "non_images": inputs.non_images,
+    }
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="predict")

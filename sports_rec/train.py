@@ -106,17 +106,16 @@ def build_classifier(cfg: DictConfig, metadata: dict[str, Any]) -> Classifier:
     )
 
 
-def check_run_folder(output_dir: Path) -> None:
-    """Fail before any training when the run folder or its checkpoints/ cannot be written:
-    found after training, that would lose the run's results."""
-    for folder in (output_dir, output_dir / "checkpoints"):
-        reason = check_writable_folder(folder)
-        if reason is not None:
-            raise RunFolderError(
-                f"cannot write to '{folder}' ({reason}); nothing was trained. Free the path, "
-                "or choose another run folder with hydra.run.dir=DIR (paths.root_dir=DIR "
-                "moves logs/ and multirun/)."
-            )
+def check_run_folder(folder: Path) -> None:
+    """Fail before any training when ``folder`` cannot be written: found after training,
+    that would lose the run's results."""
+    reason = check_writable_folder(folder)
+    if reason is not None:
+        raise RunFolderError(
+            f"cannot write to '{folder}' ({reason}); nothing was trained. Free the path, "
+            "or choose another run folder with hydra.run.dir=DIR (paths.root_dir=DIR "
+            "moves logs/ and multirun/)."
+        )
 
 
 def check_resume_checkpoint(ckpt_path: str, datamodule: SportsDataModule) -> None:
@@ -214,13 +213,25 @@ def replay_pinned_job_on_ddp_rank(argv: list[str]) -> list[str]:
 
 @task_wrapper
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Run one training job; returns the final callback metrics (for sweepers)."""
-    check_train_config(cfg)
+    """Run one training job; returns the final callback metrics (for sweepers).
+
+    The run record (``run_info.json``) is started as soon as the run folder is known to be
+    writable, so every later failure, a config value included, is recorded in it: a failed
+    sweep job's folder always says why.
+    """
     output_dir = Path(cfg.paths.output_dir)
     check_run_folder(output_dir)
-    net_name = cfg.model.net.get("name") or str(cfg.model.net.get("_target_", "?")).split(".")[-1]
-    info = RunInfo(output_dir, recipe=recipe_name(), dataset=cfg.data.name, model=net_name)
+    net = OmegaConf.select(cfg, "model.net", default=None) or {}
+    net_name = net.get("name") or str(net.get("_target_", "?")).split(".")[-1]
+    info = RunInfo(
+        output_dir,
+        recipe=recipe_name(),
+        dataset=OmegaConf.select(cfg, "data.name", default=None),
+        model=net_name,
+    )
     try:
+        check_train_config(cfg)
+        check_run_folder(output_dir / "checkpoints")
         metrics = _train(cfg, output_dir, info)
     except BaseException as error:
         info.finish("failed", unwrap_user_error(error) or error)

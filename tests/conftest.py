@@ -102,9 +102,15 @@ def make_cfg(tmp_path: Path, data_dir: Path) -> Callable[..., DictConfig]:
 
 
 def run_cli(
-    module: str, *args: str, cwd: Path, timeout: int = 600, env: dict | None = None
+    module: str,
+    *args: str,
+    cwd: Path,
+    timeout: int = 600,
+    env: dict | None = None,
+    check: bool = True,
 ) -> subprocess.CompletedProcess:
-    """Run ``python -m <module> args`` like a user would; fail with its output on error."""
+    """Run ``python -m <module> args`` like a user would; with ``check`` (the default) fail
+    with its output unless it succeeded."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     result = subprocess.run(
         [sys.executable, "-m", module, *args],
@@ -114,12 +120,23 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
-    if result.returncode != 0:
+    if check and result.returncode != 0:
         raise AssertionError(
             f"{module} {' '.join(args)} failed ({result.returncode}):\n"
             f"{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
         )
     return result
+
+
+def expect_user_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    """Assert a command ended as an expected error does: status 1, its message (holding every
+    fragment), no traceback. Returns everything it printed."""
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, f"status {result.returncode}:\n{output[-6000:]}"
+    assert "Traceback" not in output, output[-6000:]
+    for fragment in fragments:
+        assert fragment in output, f"{fragment!r} not in:\n{output[-6000:]}"
+    return output
 
 
 def run_folder(output: str) -> Path:

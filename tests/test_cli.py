@@ -9,9 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from sports_rec.data.synthetic import SyntheticSpec, generate
 from sports_rec.train import train
 from sports_rec.utils.run import task_wrapper
-from tests.conftest import TINY_DATA, run_cli, run_folder
+from tests.conftest import PROJECT_ROOT, TINY_DATA, run_cli, run_folder
 
 pytestmark = pytest.mark.slow
 
@@ -50,30 +51,79 @@ def test_multirun_gives_every_job_its_own_folder(tmp_path: Path, data_dir: Path)
     assert not (tmp_path / "logs").exists()  # nothing stray outside the sweep
 
 
-def test_ddp_on_cpu_writes_one_run_with_synced_metrics(tmp_path: Path, data_dir: Path) -> None:
+@pytest.fixture(scope="module")
+def imbalanced_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A sports100-layout set with imbalanced training classes (16, 12, 8, 4 images) and an
+    odd test split (19 images), so padding or a rank's double count would show."""
+    root = generate(
+        SyntheticSpec("sports100", classes=4, per_class=16, eval_per_class=5, size=32),
+        tmp_path_factory.mktemp("imbalanced") / "data",
+    )
+    for label, keep in enumerate((16, 12, 8, 4)):
+        folder = sorted((root / "train").iterdir())[label]
+        for image in sorted(folder.iterdir())[keep:]:
+            image.unlink()
+    sorted((root / "test").rglob("*.jpg"))[0].unlink()
+    return root
+
+
+def test_ddp_on_cpu_shares_the_balanced_epoch_and_counts_every_test_image_once(
+    tmp_path: Path, imbalanced_root: Path
+) -> None:
+    draws = tmp_path / "draws"
     result = run_cli(
         "sports_rec.train",
         "trainer=ddp_cpu",
-        f"paths.data_dir={data_dir}",
-        *QUICK,
+        "data=sports100",
+        f"data.root={imbalanced_root}",
+        "data.image_size=32",
+        "data.global_batch_size=16",  # 8 per rank
+        "data.num_workers=0",
+        "sampler=balanced",
         "trainer.max_epochs=2",
-        "data.check_images=false",
+        "trainer.accelerator=cpu",
+        "print_config=false",
+        "logger=csv",
+        "+callbacks.draws._target_=tests.probes.RecordDraws",
+        f"+callbacks.draws.output_dir={draws}",
         cwd=tmp_path,
+        env={"PYTHONPATH": str(PROJECT_ROOT)},
     )
     folder = run_folder(result.stdout)  # printed once, by rank 0 only
     runs = list((tmp_path / "logs" / "train" / "runs").iterdir())
     assert runs == [folder]
     checkpoints = sorted(p.name for p in (folder / "checkpoints").iterdir())
-    assert checkpoints.count("last.ckpt") == 1 and len(checkpoints) == 3
+    assert checkpoints.count("last.ckpt") == 1
+
+    # The balanced sampler draws every class to the median count (10): 40 per epoch. Each
+    # of the 2 ranks takes its own 20 (disjoint draws), 3 batches of 8 (global batch 16).
     history = pd.read_csv(folder / "metrics.csv")
-    assert list(history["epoch"]) == [0, 1]  # one row per epoch, not one per rank
-    # The balanced sampler draws 4 classes x 16 (median) = 64 per epoch; each of the 2 ranks
-    # takes its half: 32 samples = 4 batches of 8 per epoch (8 if ranks did not shard).
-    assert list(history["step"]) == [4, 8]
-    # 4 classes x 6 test images: each rank sees half, the synced confusion matrix all.
+    assert list(history["epoch"]) == [0, 1] and list(history["step"]) == [3, 6]
+    for epoch in (0, 1):
+        shares = [
+            json.loads((draws / f"draws_rank{rank}_epoch{epoch}.json").read_text())
+            for rank in (0, 1)
+        ]
+        assert [len(share) for share in shares] == [20, 20]
+        labels = [label for share in shares for _, label in share]
+        assert [labels.count(c) for c in range(4)] == [10, 10, 10, 10]
+        minority = {index for share in shares for index, label in share if label == 3}
+        assert len(minority) == 4  # all 4 minority images, oversampled with replacement
+
+    # 19 test images, sharded without padding: each counted exactly once ...
     per_class = pd.read_csv(folder / "per_class.csv")
-    assert per_class["support"].sum() == 24
-    assert json.loads((folder / "test_metrics.json").read_text())["test/acc"] >= 0
+    assert per_class["support"].sum() == 19
+    matrix = pd.read_csv(folder / "confusion_matrix.csv", index_col=0).to_numpy()
+    assert matrix.sum() == 19
+    # ... so the DDP figures equal a single-process evaluation of the same checkpoint.
+    ddp = json.loads((folder / "test_metrics.json").read_text())
+    single = run_cli(
+        "sports_rec.evaluate", f"ckpt_path={ddp['ckpt_path']}", "trainer.accelerator=cpu",
+        cwd=tmp_path,
+    )  # fmt: skip
+    reference = json.loads((run_folder(single.stdout) / "test_metrics.json").read_text())
+    for key in ("test/acc", "test/loss", "test/mean_class_acc", "test/f1_macro"):
+        assert ddp[key] == pytest.approx(reference[key], abs=1e-5), key
 
 
 def test_ddp_inside_a_multirun_runs_only_its_job_and_leaves_no_stray_folders(

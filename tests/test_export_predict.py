@@ -197,7 +197,12 @@ def test_predict_folder_reports_unreadable_files_and_goes_on(
     assert (np.diff(probs, axis=1) <= 0).all()  # most likely first
     labels = good[["label_1", "label_2", "label_3"]].to_numpy()
     assert all(sorted(row) == load_classifier(checkpoints[net]).class_names for row in labels)
-    assert f"Predicted {len(expected)} files (2 unreadable)" in capsys.readouterr().out
+    # sports.csv and the stray .h5 model file are counted, not predicted (the hidden
+    # .synthetic.json marker is not an input at all).
+    assert (
+        f"Predicted {len(expected)} files (2 unreadable) with {checkpoints[net]} (PyTorch); "
+        "2 non-image file(s) in the input skipped" in capsys.readouterr().out
+    )
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
@@ -268,3 +273,15 @@ def test_predict_cli_with_a_glob(
     assert list(table.columns) == ["path", "error", "label_1", "prob_1", "label_2", "prob_2"]
     assert table["error"].notna().sum() == 2
     assert Path(table["path"].iloc[0]).name == "img0.jpg"
+
+
+def test_predict_with_a_missing_model_file_names_it(
+    checkpoints: dict[str, Path], images: dict, tmp_path: Path
+) -> None:
+    from sports_rec.predict import PredictInputError
+
+    missing = tmp_path / "model.onnx"
+    with pytest.raises(PredictInputError, match=r"model_file=.*model\.onnx' does not exist"):
+        run_predict(
+            checkpoints["rgb"], images["root"][0], tmp_path / "run", f"model_file={missing}"
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -63,9 +64,14 @@ def test_recipe_runs_on_synthetic_layout(
     assert torch.isfinite(torch.tensor(metrics["train/loss"]))
     out = Path(cfg.paths.output_dir)
     result = json.loads((out / "test_metrics.json").read_text())
-    assert 0.0 <= result["test/acc"] <= 1.0
+    splits = pd.read_csv(out / "splits.csv")
+    tested = min(8, int((splits["split"] == "test").sum()))  # one test batch of up to 8
+    correct = result["test/acc"] * tested
+    assert correct == pytest.approx(round(correct), abs=1e-5)
+    info = json.loads((out / "run_info.json").read_text())
+    assert info["recipe"] == recipe and info["status"] == "completed"
     checkpoint = torch.load(
-        next((out / "checkpoints").glob("best-val-acc-*.ckpt")), weights_only=False
+        next((out / "checkpoints").glob("best-val-acc-*.ckpt")), weights_only=True
     )
     hparams = checkpoint["hyper_parameters"]
     assert hparams["optimizer"]["_target_"].endswith(expect["optimizer"])

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from sports_rec.errors import ConfigError
-
 from sports_rec.data.formats.workout import read_workout
 from sports_rec.data.splits import assign_splits, carve_validation
 from sports_rec.data.synthetic import SyntheticSpec, generate
+from sports_rec.errors import ConfigError
 
 COUNTS = (100, 50, 20)
 
@@ -167,5 +166,5 @@ def test_invalid_validation_fraction_raises(fraction: float) -> None:
 
 
 def test_unknown_split_mode_raises() -> None:
-    with pytest.raises(ConfigError, match="data.split must be random or grouped"):
+    with pytest.raises(ConfigError, match=r"data\.split must be random or grouped"):
         assign_splits(unsplit_frame(), mode="stratified")

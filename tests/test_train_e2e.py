@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -126,7 +127,8 @@ def test_run_folder_holds_every_artefact(trained_run: dict) -> None:
     assert info["epochs"] == 10 and info["tested_epoch"] == tested
     assert info["params"] == info["trainable_params"] == 4_924_540  # resnet10t, 4 classes
     assert info["gmacs"] == pytest.approx(0.0224, rel=0.05)  # resnet10t at 32 px
-    assert info["wall_time_s"] > 0
+    started, finished = (datetime.fromisoformat(info[k]) for k in ("started", "finished"))
+    assert 0 < info["wall_time_s"] <= (finished - started).total_seconds() + 1
 
 
 def test_checkpoints_of_one_epoch_share_one_file(trained_run: dict) -> None:
@@ -283,4 +285,63 @@ def test_elastic_net_penalty_is_logged(make_cfg) -> None:
         "logger=none",
     )
     metrics = train(cfg)
-    assert metrics["train/penalty"] > 0
+    # The logged penalty is l1 * sum|w| + l2 * sum w^2 over the weights (not biases or norm
+    # scales); two small steps barely move them, so the final weights give it to ~1 %.
+    weights = torch.load(
+        Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True
+    )["state_dict"]
+    matrices = [w for name, w in weights.items() if name.startswith("net.") and w.ndim > 1]
+    expected = sum(1e-5 * w.abs().sum() + 1e-4 * w.pow(2).sum() for w in matrices)
+    assert metrics["train/penalty"] == pytest.approx(float(expected), rel=0.01)
+
+
+@pytest.mark.parametrize("choice", ["last", "none"])
+def test_test_ckpt_last_and_none(make_cfg, choice: str) -> None:
+    cfg = make_cfg("trainer.max_epochs=2", f"test_ckpt={choice}", "logger=none")
+    train(cfg)
+    result = json.loads((Path(cfg.paths.output_dir) / "test_metrics.json").read_text())
+    assert result["epoch"] == 1  # the last epoch's weights, from the file or in memory
+    if choice == "last":
+        assert result["ckpt_path"].endswith("checkpoints/last.ckpt")
+    else:
+        assert result["ckpt_path"] is None
+
+
+def test_auto_class_weights_follow_the_training_split(make_cfg) -> None:
+    """class_weights=auto weights the loss by inverse frequency in *this* run's training
+    split (w_c = N / (K n_c)), and the trained checkpoint carries exactly those weights."""
+    from sports_rec.checkpoint import load_classifier
+
+    cfg = make_cfg(
+        "data=synthetic_workout",
+        "loss=focal",
+        "loss.class_weights=auto",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=1",
+        "logger=none",
+    )
+    train(cfg)
+    out = Path(cfg.paths.output_dir)
+    splits = pd.read_csv(out / "splits.csv")
+    counts = splits[splits["split"] == "train"]["label"].value_counts().sort_index()
+    assert counts.nunique() > 1, "the synthetic workout classes are uneven"
+    expected = counts.sum() / (len(counts) * counts)
+    model = load_classifier(out / "checkpoints" / "last.ckpt")
+    assert model.criterion.weight.tolist() == pytest.approx(expected.to_list(), rel=1e-5)
+
+
+def test_randaugment_feeds_a_grayscale_net_one_channel(make_cfg) -> None:
+    cfg = make_cfg("model=lenet", "data.grayscale=true", "transforms=randaugment", "debug=fdr")
+    metrics = train(cfg)
+    assert torch.isfinite(torch.tensor(metrics["train/loss"]))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device; none here")
+def test_gpu_run_with_mixed_precision(make_cfg) -> None:
+    precision = "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    cfg = make_cfg(
+        "trainer=gpu", f"trainer.precision={precision}", "trainer.max_epochs=1", "logger=none"
+    )
+    metrics = train(cfg)
+    assert torch.isfinite(torch.tensor(metrics["test/loss"]))
