@@ -74,3 +74,15 @@ def test_installed_package_runs_from_another_directory(installed: Path, tmp_path
     assert folder.is_relative_to(tmp_path.resolve() / "logs" / "train" / "runs")
     assert (folder / "test_metrics.json").is_file()
     assert (tmp_path / "data" / "synthetic").is_dir()  # generated beside the user, not the package
+
+
+def test_every_console_script_points_at_a_callable() -> None:
+    """The installed distribution's console scripts (what `pip install` puts on PATH)."""
+    from importlib.metadata import entry_points
+
+    scripts = [
+        ep for ep in entry_points(group="console_scripts") if ep.value.startswith("sports_rec")
+    ]
+    assert {"sports-rec-train", "sports-rec-synthetic"} <= {ep.name for ep in scripts}
+    for script in scripts:
+        assert callable(script.load()), script.name
