@@ -1,0 +1,161 @@
+"""Collect run folders into a study table:
+``python -m sports_rec.report runs=[DIR,...] [published=CSV] [out=DIR] [html=true]``.
+
+``runs`` takes run folders, sweep folders or any folder above them (searched recursively);
+``published`` one or more ``experiments/<study>/published.csv`` whose values are shown beside
+the runs' own (matched by recipe). Writes to ``out`` (default: this command's run folder,
+``logs/report/runs/<date>_<time>_<id>``):
+
+* ``report.md`` / ``report.csv`` - one row per run (failed runs included);
+* ``report.png`` - test accuracy per run beside the published values;
+* ``curves.png`` - all runs' train/val loss and accuracy on shared axes;
+* ``leaderboard.md`` / ``leaderboard.csv`` - model x dataset test accuracy, when the runs
+  span more than one dataset;
+* ``report.html`` - all of it in one self-contained file (``html=false`` skips it).
+
+The table is printed too, so ``make`` targets show it. See :mod:`sports_rec.reporting.table`
+for the columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pandas as pd
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+import sports_rec  # noqa: F401  (registers the config resolvers)
+from sports_rec.errors import SportsRecError
+from sports_rec.reporting.figures import plot_headline, plot_overlaid_curves
+from sports_rec.reporting.html import write_html
+from sports_rec.reporting.published import format_published, read_published_files
+from sports_rec.reporting.runs import Run, load_runs
+from sports_rec.reporting.table import (
+    format_leaderboard,
+    format_table,
+    leaderboard,
+    matching_published,
+    report_table,
+    to_markdown,
+)
+from sports_rec.utils.logging import get_logger
+from sports_rec.utils.run import exit_on_user_error, task_wrapper
+
+log = get_logger(__name__)
+
+
+class ReportOutputError(SportsRecError):
+    """The output folder of a report cannot be created or written."""
+
+
+def as_paths(value: Any) -> list[str]:
+    """A config value given as ``x``, ``[x,y]`` or null, as a list of path strings."""
+    if value is None:
+        return []
+    if isinstance(value, ListConfig):
+        value = OmegaConf.to_container(value, resolve=True)
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value if v not in (None, "")]
+    return [str(value)] if str(value) else []
+
+
+def _published_section(published: pd.DataFrame) -> str:
+    """The matched published rows with their citations, as a markdown section."""
+    rows = published[["recipe", "metric", "value", "source", "note"]].copy()
+    rows["value"] = [
+        format_published(v, m) for v, m in zip(rows["value"], rows["metric"], strict=True)
+    ]
+    rows = rows.astype(str).apply(lambda column: column.str.replace("|", "\\|"))
+    return "## Published values\n\n" + to_markdown(rows) + "\n"
+
+
+def write_report(
+    runs: Sequence[Run],
+    out: Path,
+    published: pd.DataFrame | None = None,
+    html: bool = True,
+) -> tuple[str, dict[str, Path]]:
+    """Write every report file into ``out``; return the markdown table and the files."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ReportOutputError(
+            f"Cannot create the report folder '{out}' ({error.strerror or error}); "
+            "choose another with out=DIR."
+        ) from error
+    matched = matching_published(runs, published)
+    table = report_table(runs, matched)
+    text_table = format_table(table, matched)
+    markdown = to_markdown(text_table)
+    files = {
+        "report.csv": out / "report.csv",
+        "report.png": out / "report.png",
+        "curves.png": out / "curves.png",
+        "report.md": out / "report.md",
+    }
+    table.to_csv(files["report.csv"], index=False)
+    plot_headline(table, matched, files["report.png"])
+    plot_overlaid_curves(runs, files["curves.png"])
+
+    sections = [f"# sports_rec report\n\n{len(runs)} run(s).\n\n## Runs\n\n{markdown}\n"]
+    matrix = leaderboard(runs)
+    text_matrix = None
+    if matrix is not None:
+        text_matrix = format_leaderboard(matrix)
+        board = to_markdown(text_matrix)
+        files["leaderboard.csv"] = out / "leaderboard.csv"
+        files["leaderboard.md"] = out / "leaderboard.md"
+        matrix.to_csv(files["leaderboard.csv"], index=False)
+        heading = "## Leaderboard (test accuracy, best run per model and dataset)\n\n"
+        files["leaderboard.md"].write_text(heading + board + "\n")
+        sections.append(heading + board + "\n")
+    if not matched.empty:
+        sections.append(_published_section(matched))
+    sections.append(
+        "## Figures\n\n![test accuracy per run](report.png)\n\n"
+        "![training and validation curves](curves.png)\n"
+    )
+    files["report.md"].write_text("\n".join(sections))
+
+    if html:
+        files["report.html"] = write_html(
+            out / "report.html",
+            runs,
+            text_table,
+            [
+                (files["report.png"], "test accuracy per run (published values beside)"),
+                (files["curves.png"], "loss and accuracy per epoch: train solid, val dashed"),
+            ],
+            leaderboard=text_matrix,
+            published=matched,
+        )
+    return markdown, files
+
+
+@task_wrapper
+def report(cfg: DictConfig) -> dict[str, Path]:
+    runs = load_runs(as_paths(cfg.get("runs")))
+    published_files = as_paths(cfg.get("published"))
+    published = read_published_files(published_files) if published_files else None
+    out = Path(str(cfg.out)).expanduser().resolve()
+    markdown, files = write_report(runs, out, published, html=bool(cfg.html))
+    print(markdown)
+    if "leaderboard.md" in files:
+        print()
+        print(files["leaderboard.md"].read_text().rstrip())
+    print(f"\nReport folder: {out}", flush=True)
+    log.info("Wrote %s", ", ".join(sorted(files)))
+    return files
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="report")
+def main(cfg: DictConfig) -> None:
+    with exit_on_user_error():
+        report(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""Figures of a report, drawn from the run folders' CSV files (never from checkpoints).
+
+* :func:`plot_headline` -> ``report.png``: test accuracy per run as bars, each published
+  test accuracy of the run's recipe beside it (one bar per source);
+* :func:`plot_overlaid_curves` -> ``curves.png``: every run's loss and accuracy per epoch on
+  shared axes (two panels), one colour per run, train solid and validation dashed - the
+  comparison figure of the sports balls study (its Fig. 6), for any number of runs;
+* :func:`per_class_png` -> PNG bytes of a run's precision/recall/F1 per class (from
+  ``per_class.csv``), embedded in ``report.html``.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+
+from sports_rec.reporting.published import METRICS, published_column
+from sports_rec.reporting.runs import Run
+from sports_rec.reporting.table import HEADLINE
+
+_PANELS: tuple[tuple[str, str, str], ...] = (
+    ("loss", "train/loss", "val/loss"),
+    ("accuracy", "train/acc", "val/acc"),
+)
+
+
+def plot_headline(table: pd.DataFrame, published: pd.DataFrame | None, path: Path) -> Path:
+    """Grouped bars of test accuracy per run (``report.png``); failed runs are marked.
+
+    ``table`` is :func:`sports_rec.reporting.table.report_table`'s frame, so the bars show
+    exactly the numbers of ``report.md``.
+    """
+    label = METRICS[HEADLINE].label
+    sources: list[str] = []
+    if published is not None and not published.empty:
+        rows = published[published["metric"] == HEADLINE]
+        sources = [
+            s for s in dict.fromkeys(rows["source"]) if published_column(HEADLINE, s) in table
+        ]
+    series = [("run", table[label].to_numpy(dtype=float))]
+    series += [
+        (f"published [{s}]", table[published_column(HEADLINE, s)].to_numpy(dtype=float))
+        for s in sources
+    ]
+    count = len(table)
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * count * len(series) + 2), 4.8))
+    positions = np.arange(count)
+    colours = plt.get_cmap("tab10").colors
+    for i, (name, values) in enumerate(series):
+        offsets = positions - 0.4 + width * (i + 0.5)
+        heights = np.nan_to_num(values, nan=0.0)
+        bars = ax.bar(offsets, heights, width, label=name, color=colours[i % len(colours)])
+        for bar, value in zip(bars, values, strict=True):
+            if not np.isnan(value):
+                ax.annotate(
+                    f"{value:.3f}",
+                    (bar.get_x() + bar.get_width() / 2, value),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                )
+    for x, status in zip(positions, table["status"], strict=True):
+        if status != "completed":
+            ax.text(x, 0.02, status, ha="center", va="bottom", rotation=90, color="darkred")
+    ax.set_xticks(positions, labels=list(table["run"]), rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.08)
+    ax.set_ylabel(label)
+    ax.set_title("Test accuracy per run" + (" vs published" if sources else ""))
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_overlaid_curves(runs: Sequence[Run], path: Path) -> Path:
+    """Loss and accuracy of all runs per epoch (``curves.png``); runs without
+    ``metrics.csv`` are named in the title instead of silently missing."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    colours = plt.get_cmap("tab10" if len(runs) <= 10 else "tab20").colors
+    plotted: list[tuple[str, tuple]] = []
+    missing: list[str] = []
+    for i, run in enumerate(runs):
+        colour = colours[i % len(colours)]
+        frame = run.epochs
+        if frame is None or "epoch" not in frame.columns:
+            missing.append(run.name)
+            continue
+        drawn = False
+        for ax, (_, train_col, val_col) in zip(axes, _PANELS, strict=True):
+            for column, style in ((train_col, "-"), (val_col, "--")):
+                if column not in frame.columns:
+                    continue
+                rows = frame[["epoch", column]].dropna()
+                if rows.empty:
+                    continue
+                ax.plot(rows["epoch"], rows[column], style, color=colour, marker="o", ms=3)
+                drawn = True
+        if drawn:
+            plotted.append((run.name, colour))
+        else:
+            missing.append(run.name)
+    for ax, (family, _, _) in zip(axes, _PANELS, strict=True):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(family)
+        ax.set_title(f"Training and validation {family}")
+        ax.grid(alpha=0.3)
+    handles = [Line2D([], [], color=colour, label=name) for name, colour in plotted]
+    handles += [
+        Line2D([], [], color="black", linestyle="-", label="train"),
+        Line2D([], [], color="black", linestyle="--", label="val"),
+    ]
+    axes[1].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    if missing:
+        fig.suptitle(f"no curves for: {', '.join(missing)}", fontsize=8, color="darkred")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def per_class_png(per_class: pd.DataFrame, title: str) -> bytes:
+    """Horizontal precision/recall/F1 bars per class; classes without test samples
+    (``no_support``) are labelled so, since their zeros mean "undefined", not "wrong"."""
+    names = per_class["class_name"].astype(str).tolist()
+    if "no_support" in per_class.columns:
+        absent = per_class["no_support"].astype(str).str.lower().eq("true").tolist()
+    else:
+        absent = (per_class["support"] == 0).tolist()
+    labels = [f"{n} (no test samples)" if a else n for n, a in zip(names, absent, strict=True)]
+    count = len(names)
+    fig, ax = plt.subplots(figsize=(8, min(60.0, 1.2 + 0.42 * count)))
+    positions = np.arange(count)
+    height = 0.27
+    for i, column in enumerate(("precision", "recall", "f1")):
+        ax.barh(positions + (i - 1) * height, per_class[column], height, label=column)
+    ax.set_yticks(positions, labels=labels, fontsize=max(5, min(9, int(500 / max(count, 1)))))
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("score on the test split")
+    ax.set_title(title, fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return buffer.getvalue()
