@@ -31,6 +31,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 import sports_rec  # noqa: F401  (registers the config resolvers)
+from sports_rec.callbacks.wandb_test_logs import logged_config
 from sports_rec.checkpoint import check_same_classes, load_classifier_metadata
 from sports_rec.data.datamodule import SportsDataModule
 from sports_rec.data.transforms import resolve_transforms
@@ -262,7 +263,7 @@ def _train(cfg: DictConfig, output_dir: Path, info: RunInfo) -> dict[str, float]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     info.update(world_size=trainer.world_size)
     for logger in trainer.loggers:
-        logger.log_hyperparams({"cfg": plain(cfg), "data": metadata["dataset"]})
+        logger.log_hyperparams(logged_config(cfg))
 
     with lightning_noise_filtered():
         if cfg.train:

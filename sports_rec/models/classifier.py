@@ -51,7 +51,8 @@ class Classifier(L.LightningModule):
         regularization: dict[str, float] | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        # In the checkpoint, not in the loggers: train logs the whole run config itself.
+        self.save_hyperparameters(logger=False)
         self.class_names: list[str] = list(metadata["class_names"])
         num_classes = len(self.class_names)
         self.net: nn.Module = instantiate(

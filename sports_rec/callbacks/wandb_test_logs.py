@@ -1,0 +1,268 @@
+"""Test results in W&B, and the run identity that lets W&B compare the runs of a study.
+
+:class:`WandbTestLogger` puts a run's test artefacts where W&B can show them side by side
+across runs: the confusion matrix as a W&B chart, ``per_class.csv`` as a table and the
+misclassified gallery as an image. Without a ``WandbLogger`` among the trainer's loggers it
+does nothing and imports nothing from wandb.
+
+The helpers below build what ``conf/logger/wandb.yaml`` passes to ``wandb.init`` (through
+nested ``_target_`` nodes, so no resolver is needed) and what ``train`` logs as the run
+config:
+
+* :func:`run_group` - the runs of one sweep share a group (the sweep folder's name);
+* :func:`run_tags` - the user's tags plus ``study:``, ``model:``, ``loss:``, ``sampler:``;
+* :func:`logged_config` - the resolved config as nested keys (the W&B UI flattens them to
+  ``optimizer.lr`` etc., so any override can be filtered) plus a ``choices`` node with the
+  stable comparison keys the dashboard (:mod:`sports_rec.dashboard`) groups by.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+
+from sports_rec.utils.logging import get_logger
+
+log = get_logger(__name__)
+
+# Config groups whose choice names the runs compared in a study (besides the study itself).
+COMPARED_GROUPS: tuple[str, ...] = (
+    "model",
+    "loss",
+    "sampler",
+    "optimizer",
+    "scheduler",
+    "transforms",
+    "experiment",
+)
+TAGGED_GROUPS: tuple[str, ...] = ("model", "loss", "sampler")
+# Model options that take the architecture from ``model.net.name``: the name is the label.
+GENERIC_MODEL_CHOICES = frozenset({"timm"})
+MAX_TAG_LENGTH = 64  # W&B rejects longer tags
+GALLERY_FILE = "misclassified.png"
+
+
+# ----------------------------------------------------------------------------- identity
+def hydra_choices() -> dict[str, str]:
+    """Hydra's ``group -> option`` choices of the running job ({} outside Hydra)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return {}
+    choices = HydraConfig.get().runtime.choices
+    return {str(k): str(v) for k, v in choices.items() if v not in (None, "null")}
+
+
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def run_group(output_dir: str, multirun: bool | None = None) -> str:
+    """W&B group: the sweep folder's name for a multirun job, the run folder's otherwise.
+
+    Jobs of a sweep live in ``<sweep>/<job number>``, so they share ``<sweep>``. A single
+    run gets a group of its own: grouping single runs by dataset would average runs of
+    unrelated recipes into one line in W&B's grouped charts. ``multirun=None`` asks Hydra.
+    """
+    folder = Path(output_dir)
+    multirun = _in_multirun() if multirun is None else multirun
+    return folder.parent.name if multirun else folder.name
+
+
+def model_label(choice: str | None, net_name: str | None) -> str:
+    """The model's comparison label: the ``model=`` option, or the timm name for
+    ``model=timm`` (where the option alone would lump every architecture together)."""
+    if choice in GENERIC_MODEL_CHOICES and net_name:
+        return str(net_name)
+    return str(choice or net_name or "unknown")
+
+
+def comparison_keys(
+    study: str | None,
+    dataset: str,
+    net_name: str | None = None,
+    choices: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The keys runs are compared by: study (default: the dataset), dataset and the
+    choices of :data:`COMPARED_GROUPS` (``choices`` default: Hydra's)."""
+    choices = hydra_choices() if choices is None else dict(choices)
+    keys = {"study": str(study or dataset), "dataset": str(dataset)}
+    for group in COMPARED_GROUPS:
+        if group in choices:
+            keys[group] = str(choices[group])
+    keys["model"] = model_label(choices.get("model"), net_name)
+    return keys
+
+
+def _tag(key: str, value: str) -> str:
+    # The dashboard filters on tags; W&B's filters compare tags in lower case.
+    return f"{key}:{value}".lower()[:MAX_TAG_LENGTH]
+
+
+def study_tag(study: str) -> str:
+    """The tag marking a run as part of ``study`` (what the dashboard filters on)."""
+    return _tag("study", study)
+
+
+def run_tags(
+    tags: Iterable[str] | None,
+    study: str | None,
+    dataset: str,
+    net_name: str | None = None,
+    choices: Mapping[str, str] | None = None,
+) -> list[str]:
+    """The user's ``tags`` plus ``study:<s>``, ``model:<m>``, ``loss:<l>``, ``sampler:<s>``.
+
+    Duplicates are dropped, order kept; each tag is cut to W&B's 64 characters.
+    """
+    keys = comparison_keys(study, dataset, net_name, choices)
+    derived = [study_tag(keys["study"])]
+    derived += [_tag(group, keys[group]) for group in TAGGED_GROUPS if group in keys]
+    result: list[str] = []
+    for tag in [*(str(t)[:MAX_TAG_LENGTH] for t in tags or ()), *derived]:
+        if tag not in result:
+            result.append(tag)
+    return result
+
+
+def logged_config(cfg: DictConfig, choices: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The run config to log: the resolved config (no ``hydra`` node) plus ``choices``.
+
+    Nested, as composed: W&B shows nested keys flattened (``optimizer.lr``,
+    ``model.net.freeze``) in its table and filters, and ``wandb-workspaces`` addresses
+    them as ``config.<dotted path>`` by default. ``choices`` holds the comparison keys of
+    :func:`comparison_keys` under fixed names, whatever the model config looks like.
+    """
+    config = OmegaConf.to_container(cfg, resolve=True)
+    if not isinstance(config, dict):
+        raise TypeError(f"expected a mapping config, got {type(config).__name__}")
+    config.pop("hydra", None)
+    net = cfg.get("model", {}).get("net", {}) or {}
+    config["choices"] = comparison_keys(
+        cfg.get("study"), str(cfg.data.name), net.get("name"), choices
+    )
+    return config
+
+
+# ----------------------------------------------------------------------------- callback
+def find_wandb_logger(trainer: L.Trainer) -> Any | None:
+    """The trainer's ``WandbLogger``, or None.
+
+    Looked up in ``sys.modules``: a WandbLogger cannot exist unless Lightning's wandb
+    logger module is loaded, and looking it up imports nothing (wandb itself is only
+    imported when a W&B run starts).
+    """
+    module = sys.modules.get("lightning.pytorch.loggers.wandb")
+    if module is None:
+        return None
+    return next((lg for lg in trainer.loggers if isinstance(lg, module.WandbLogger)), None)
+
+
+def confusion_pairs(cm: np.ndarray) -> tuple[list[int], list[int]]:
+    """(true, predicted) label pairs reproducing the counts of ``cm`` (rows true)."""
+    true, pred = np.nonzero(cm)
+    counts = cm[true, pred].astype(int)
+    return np.repeat(true, counts).tolist(), np.repeat(pred, counts).tolist()
+
+
+class WandbTestLogger(L.Callback):
+    """At test end, log the confusion matrix, per-class table and gallery to W&B.
+
+    The confusion matrix comes from the module's ``test_results`` when it has them (the
+    metric synced across DDP ranks, the same counts as ``confusion_matrix.csv``); otherwise
+    from the ``preds``/``labels`` of ``test_step``'s outputs collected here. The gallery is
+    the ``misclassified.png`` that :class:`~sports_rec.callbacks.test_artefacts.
+    TestArtefactWriter` wrote; list this callback after it.
+
+    Args:
+        output_dir: folder holding ``misclassified.png``; default: the artefact writer's.
+        prefix: key prefix of the logged items (``<prefix>/confusion_matrix`` ...).
+    """
+
+    def __init__(self, output_dir: str | None = None, prefix: str = "test") -> None:
+        self.output_dir = Path(output_dir) if output_dir else None
+        self.prefix = prefix
+        self._active = False
+        self._preds: list[torch.Tensor] = []
+        self._labels: list[torch.Tensor] = []
+
+    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._active = trainer.is_global_zero and find_wandb_logger(trainer) is not None
+        self._preds, self._labels = [], []
+
+    def on_test_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if self._active and isinstance(outputs, Mapping) and "preds" in outputs:
+            self._preds.append(outputs["preds"].detach().cpu())
+            self._labels.append(outputs["labels"].detach().cpu())
+
+    @rank_zero_only
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        logger = find_wandb_logger(trainer)
+        if logger is None:
+            return
+        import wandb
+
+        class_names = [str(c) for c in getattr(pl_module, "class_names", [])]
+        results = getattr(pl_module, "test_results", {}) or {}
+        payload: dict[str, Any] = {}
+        pairs = self._label_pairs(results)
+        if pairs is not None and class_names:
+            payload[f"{self.prefix}/confusion_matrix"] = wandb.plot.confusion_matrix(
+                y_true=pairs[0],
+                preds=pairs[1],
+                class_names=class_names,
+                title=f"Confusion matrix ({self.prefix})",
+            )
+        if results and class_names:
+            from sports_rec.reporting.artefacts import per_class_table
+
+            table = per_class_table(results, class_names)
+            payload[f"{self.prefix}/per_class"] = wandb.Table(dataframe=table)
+        gallery = self._gallery(trainer)
+        if gallery is not None:
+            payload[f"{self.prefix}/misclassified"] = wandb.Image(
+                str(gallery), caption="misclassified test images: true vs predicted"
+            )
+        if not payload:
+            log.warning("Nothing to log to W&B at test end (no predictions, no artefacts)")
+            return
+        try:
+            logger.experiment.log(payload)
+        except Exception as error:  # W&B trouble must not cost the run its results
+            log.warning("Could not log test artefacts to W&B (%s: %s)", type(error).__name__, error)
+
+    def _label_pairs(self, results: Mapping[str, Any]) -> tuple[list[int], list[int]] | None:
+        if "confusion_matrix" in results:
+            return confusion_pairs(np.asarray(results["confusion_matrix"]))
+        if self._preds:
+            return torch.cat(self._labels).tolist(), torch.cat(self._preds).tolist()
+        return None
+
+    def _gallery(self, trainer: L.Trainer) -> Path | None:
+        from sports_rec.callbacks.test_artefacts import TestArtefactWriter
+
+        folders: Sequence[Path] = [self.output_dir] if self.output_dir else []
+        if not folders:
+            folders = [
+                cb.output_dir for cb in trainer.callbacks if isinstance(cb, TestArtefactWriter)
+            ]
+        return next((f / GALLERY_FILE for f in folders if (f / GALLERY_FILE).is_file()), None)
