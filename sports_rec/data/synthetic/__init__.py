@@ -37,9 +37,7 @@ class SyntheticSpec:
 
     def __post_init__(self) -> None:
         if self.format not in WRITERS:
-            raise ConfigError(
-                f"unknown synthetic format {self.format!r}; one of {sorted(WRITERS)}"
-            )
+            raise ConfigError(f"unknown synthetic format {self.format!r}; one of {sorted(WRITERS)}")
         if self.per_class < 1 or self.eval_per_class < 1 or self.size < 16:
             raise ConfigError(
                 "data.synthetic: per_class and eval_per_class must be >= 1 and size >= 16"

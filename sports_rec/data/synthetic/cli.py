@@ -20,13 +20,15 @@ def main(argv: list[str] | None = None) -> None:
         "--per-class",
         type=int,
         default=60,
-        help="training images per class (workout: frames per class)",
+        help="training images per class (workout: frames per class; exercise_video: "
+        "training frames per class; infiniteform: images per class with --eval-per-class)",
     )
     parser.add_argument(
         "--eval-per-class",
         type=int,
         default=10,
-        help="validation and test images per class (where the layout has them)",
+        help="validation and test images per class where the layout has them "
+        "(exercise_video: test frames per class)",
     )
     parser.add_argument("--size", type=int, default=64, help="image side in pixels")
     parser.add_argument("--seed", type=int, default=0, help="seed; same seed, same files")

@@ -10,6 +10,10 @@ the real readers are exercised on every run of the tests:
 * ``workout``     - 22-style class folders at the root holding video frames named
   ``<prefix>_<video><frame:05d>.jpg``; frames of one video are near-duplicates and classes
   have uneven sizes.
+* ``infiniteform`` - a COCO-style JSON and ``{id}.rgb.png`` stick figures in per-class poses
+  (:mod:`sports_rec.data.synthetic.infiniteform`).
+* ``exercise_video`` - subject videos of periodic stick-figure exercises with frame labels,
+  masks, pose CSVs and ``split.csv`` (:mod:`sports_rec.data.synthetic.exercise_video`).
 
 Every image is drawn from ``numpy.random.default_rng([seed, class, split, i])``, so the
 output does not depend on the order of generation.
@@ -28,6 +32,8 @@ from sports_rec.data.formats import sports100 as sports100_format
 from sports_rec.data.formats import sports_balls as sports_balls_format
 from sports_rec.data.formats import workout as workout_format
 from sports_rec.data.synthetic.draw import class_style, jitter_scene, random_scene, render
+from sports_rec.data.synthetic.exercise_video import write_exercise_video
+from sports_rec.data.synthetic.infiniteform import write_infiniteform
 
 SPLIT_IDS = {"train": 0, "valid": 1, "test": 2}
 
@@ -135,4 +141,6 @@ WRITERS: dict[str, Callable[..., None]] = {
     "sports100": write_sports100,
     "sports_balls": write_sports_balls,
     "workout": write_workout,
+    "infiniteform": write_infiniteform,
+    "exercise_video": write_exercise_video,
 }
