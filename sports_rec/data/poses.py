@@ -31,17 +31,13 @@ import pandas as pd
 from PIL import Image
 
 from sports_rec.data.index import DatasetLayoutError
+from sports_rec.data.keypoints import COCO_KEYPOINTS
 
 if TYPE_CHECKING:
     from sports_rec.data.formats.exercise_video import ExerciseVideoLayout
 
-# COCO keypoint order, as YOLO-pose (Ultralytics) emits it.
-COCO_JOINTS: tuple[str, ...] = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-    "left_wrist", "right_wrist", "left_hip", "right_hip",
-    "left_knee", "right_knee", "left_ankle", "right_ankle",
-)  # fmt: skip
+# COCO keypoint order, as YOLO-pose (Ultralytics) emits it: the one list of sports_rec.
+COCO_JOINTS: tuple[str, ...] = tuple(COCO_KEYPOINTS)
 
 # The study's 8 attention joints: shoulders, elbows, wrists, hips (COCO indices 5..12).
 ATTENTION_JOINTS: tuple[int, ...] = tuple(range(5, 13))
