@@ -1,14 +1,21 @@
 # Two commands set everything up on a fresh machine (see README):
 #   make train   - create .venv if missing, install, run the embedded default job
 #   make test    - create .venv if missing, install, run the test suite
+# Study tables (README "Reproducing the studies"):
+#   make table-sports100|table-sports-balls|table-workout DATA_ROOT=DIR [ARGS="..."]
+#   make tables SMOKE=1        - every table on synthetic data at tiny size
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 PYTEST_ARGS ?=
+DATA_ROOT ?=
+SMOKE  ?=
+TABLES_OUT ?= multirun/tables/$(shell date +%Y-%m-%d_%H-%M-%S)
+TABLE  = $(BIN)/python -m sports_rec.tables $(if $(SMOKE),--smoke,--data-root "$(DATA_ROOT)")
 
-.PHONY: install train test lint format clean-runs
+.PHONY: install train test lint format clean-runs tables table-sports100 table-sports-balls table-workout
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +30,22 @@ train: $(STAMP)
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+table-sports100: $(STAMP)
+	$(TABLE) sports100 --out $(TABLES_OUT)/sports100 -- $(ARGS)
+
+table-sports-balls: $(STAMP)
+	$(TABLE) sports_balls --out $(TABLES_OUT)/sports_balls -- $(ARGS)
+
+table-workout: $(STAMP)
+	$(TABLE) workout --out $(TABLES_OUT)/workout -- $(ARGS)
+
+# every table (one DATA_ROOT cannot serve several datasets: use SMOKE=1, or the targets above)
+tables: $(STAMP)
+	$(if $(SMOKE),,$(error make tables runs the three studies on synthetic data: add SMOKE=1, or run each table-* with its DATA_ROOT))
+	$(TABLE) sports100 --out $(TABLES_OUT)/sports100 -- $(ARGS)
+	$(TABLE) sports_balls --out $(TABLES_OUT)/sports_balls -- $(ARGS)
+	$(TABLE) workout --out $(TABLES_OUT)/workout -- $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check sports_rec tests benchmarks

@@ -253,7 +253,7 @@ def _train(cfg: DictConfig, output_dir: Path, info: RunInfo) -> dict[str, float]
         check_resume_checkpoint(cfg.ckpt_path, datamodule)
     metadata = data_metadata(cfg, datamodule, transforms)
     model = build_classifier(cfg, metadata)
-    info.update(**model_size(model, metadata))
+    info.update(**model_size(model, metadata), val_is_test=datamodule.val_split == "test")
 
     callbacks = instantiate_callbacks(cfg.get("callbacks"))
     loggers = instantiate_loggers(cfg.get("logger"))

@@ -164,3 +164,39 @@ def test_auto_class_weights_are_inverse_frequency() -> None:
         resolve_class_weights("auto", None)
     with pytest.raises(ValueError, match="3 class weights given for 2 classes"):
         resolve_class_weights([1.0, 2.0, 3.0], [5, 5])
+
+
+# ------------------------------------------------------------------ composed heads
+
+
+def test_mlp_head_layers_and_no_dropout_on_the_logits() -> None:
+    from sports_rec.models.nets.composed import mlp_head
+
+    head = mlp_head(2048, [512, 256], 15, dropout=0.5)
+    kinds = [type(m).__name__ for m in head]
+    assert kinds == ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
+    assert [m.out_features for m in head if isinstance(m, nn.Linear)] == [512, 256, 15]
+    assert [type(m).__name__ for m in mlp_head(2048, [], 15, dropout=0.5)] == ["Linear"]
+
+
+def test_timm_net_with_a_head_freezes_only_the_backbone() -> None:
+    net = create_timm_net(
+        "resnet10t", num_classes=4, head=[32], head_dropout=0.2, freeze="backbone"
+    )
+    assert _trainable(net) == {"head.0.weight", "head.0.bias", "head.3.weight", "head.3.bias"}
+    assert net(torch.randn(2, 3, 32, 32)).shape == (2, 4)
+    stage = create_timm_net("resnet10t", num_classes=4, head=[], freeze="all_but_last_stage")
+    assert all(n.startswith(("backbone.layer4.", "head.")) for n in _trainable(stage))
+    assert {"head.0.weight", "backbone.layer4.0.conv1.weight"} <= _trainable(stage)
+
+
+def test_weight_norms_per_layer() -> None:
+    from sports_rec.callbacks.weight_norms import weight_norms
+
+    net = nn.Sequential(nn.Linear(3, 2, bias=True), nn.BatchNorm1d(2), nn.Linear(2, 2))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, -2.0, 2.0], [0.0, 0.0, 0.0]]))
+    rows = {row["layer"]: row for row in weight_norms(net)}
+    assert set(rows) == {"0", "2"}  # weights only: no biases, no norm scales
+    assert rows["0"]["l1"] == pytest.approx(5.0) and rows["0"]["l2"] == pytest.approx(3.0)
+    assert rows["0"]["numel"] == 6 and rows["0"]["head"] is False

@@ -168,3 +168,21 @@ def test_invalid_validation_fraction_raises(fraction: float) -> None:
 def test_unknown_split_mode_raises() -> None:
     with pytest.raises(ConfigError, match=r"data\.split must be random or grouped"):
         assign_splits(unsplit_frame(), mode="stratified")
+
+
+def test_rebalance_cuts_large_classes_to_the_target_before_splitting() -> None:
+    from sports_rec.data.splits import rebalance_classes
+
+    frame = pd.DataFrame({"path": [f"{i}.jpg" for i in range(60)], "split": None})
+    frame["label"] = [0] * 30 + [1] * 20 + [2] * 10
+    kept, before, after = rebalance_classes(frame, "median", seed=3)
+    assert before == [30, 20, 10] and after == [20, 20, 10]
+    assert kept["label"].value_counts().sort_index().tolist() == after
+    assert set(kept.index) <= set(frame.index)  # a subset, rows untouched
+    again, _, _ = rebalance_classes(frame, "median", seed=3)
+    assert again.index.equals(kept.index)  # seeded
+    assert not rebalance_classes(frame, "median", seed=4)[0].index.equals(kept.index)
+    assert rebalance_classes(frame, "min", seed=3)[2] == [10, 10, 10]
+    assert rebalance_classes(frame, 25, seed=3)[2] == [25, 20, 10]
+    with pytest.raises(ConfigError, match=r"data\.rebalance\.target"):
+        rebalance_classes(frame, "mean")

@@ -255,25 +255,6 @@ def test_fast_dev_run_tests_current_weights(make_cfg) -> None:
     assert result["ckpt_path"] is None
 
 
-@pytest.mark.parametrize("model", ["resnet50", "mobilenetv2", "convnext_tiny", "vit"])
-def test_study_models_train_a_few_steps(make_cfg, model: str) -> None:
-    cfg = make_cfg(
-        f"model={model}",
-        "trainer.max_epochs=1",
-        "trainer.limit_train_batches=2",
-        "trainer.limit_val_batches=1",
-        "trainer.limit_test_batches=1",
-        "callbacks=none",
-        "logger=none",
-    )
-    metrics = train(cfg)
-    assert torch.isfinite(torch.tensor(metrics["train/loss"]))
-    assert torch.isfinite(torch.tensor(metrics["test/loss"]))
-    # One test batch of 8 images: accuracy is a count out of 8, nothing else.
-    correct = metrics["test/acc"] * 8
-    assert correct == pytest.approx(round(correct), abs=1e-5)
-
-
 def test_elastic_net_penalty_is_logged(make_cfg) -> None:
     cfg = make_cfg(
         "regularization.l1=1e-5",

@@ -28,7 +28,7 @@ from sports_rec.data.datasets import ImageDataset
 from sports_rec.data.image_io import find_unreadable
 from sports_rec.data.index import IndexTable
 from sports_rec.data.samplers import ResamplingSampler, UnpaddedDistributedSampler
-from sports_rec.data.splits import assign_splits, carve_validation
+from sports_rec.data.splits import assign_splits, carve_validation, rebalance_classes
 from sports_rec.data.synthetic import SyntheticSpec, ensure_synthetic
 from sports_rec.errors import ConfigError, SportsRecError
 from sports_rec.utils.logging import get_logger, global_rank
@@ -59,7 +59,14 @@ class SportsDataModule(L.LightningDataModule):
         grayscale: decode single-channel images; models get ``in_chans=1``.
         split: ``grouped`` or ``random``; how rows without a split are divided.
         split_fractions: train/valid/test fractions for rows without a split.
-        val_fraction: fraction of train moved to ``valid`` when the layout has no valid.
+        val_fraction: fraction of train moved to ``valid`` when the layout has no valid
+            (0 only with ``val_split="test"``).
+        val_split: ``valid`` (a validation split of its own) or ``test``: the test split is
+            also the validation split, evaluated every epoch, as studies 001 and 003 did
+            (their per-epoch "test" curves); said in ``data_report.txt`` and the run record.
+        rebalance: ``{"target": "median" | "min" | N, "seed": int}`` cuts classes larger than
+            the target before splitting (study 002's dataset-level rebalancing); None keeps
+            every sample (the samplers rebalance per epoch instead).
         split_seed: seed of the splits (fixed across training seeds on purpose).
         seed: training seed, used by the sampler.
         check_images: decode every image once at set-up and skip unreadable ones.
@@ -86,6 +93,8 @@ class SportsDataModule(L.LightningDataModule):
         split: str = "grouped",
         split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
         val_fraction: float = 0.1,
+        val_split: str = "valid",
+        rebalance: dict[str, Any] | None = None,
         split_seed: int = 42,
         seed: int = 0,
         check_images: bool = True,
@@ -110,6 +119,11 @@ class SportsDataModule(L.LightningDataModule):
         self.split = split
         self.split_fractions = tuple(split_fractions)
         self.val_fraction = float(val_fraction)
+        if val_split not in ("valid", "test"):
+            raise ConfigError(f"data.val_split must be valid or test, got {val_split!r}")
+        self.val_split = val_split
+        self.rebalance = dict(rebalance) if rebalance else None
+        self.rebalanced: tuple[list[int], list[int]] | None = None
         self.split_seed = int(split_seed)
         self.seed = int(seed)
         self.check_images = check_images
@@ -172,9 +186,27 @@ class SportsDataModule(L.LightningDataModule):
                     examples,
                 )
                 frame = frame[~frame["path"].isin(self.skipped)]
+        if self.rebalance is not None:
+            target = self.rebalance.get("target", "median")
+            seed = int(self.rebalance.get("seed", self.split_seed))
+            frame, before, after = rebalance_classes(frame, target, seed)
+            self.rebalanced = (before, after)
+            log.info("rebalanced to %s per class (seed %d): %s -> %s", target, seed, before, after)
         if frame["split"].isna().any():
             frame = assign_splits(frame, self.split_fractions, self.split_seed, mode=self.split)
-        if not (frame["split"] == "valid").any():
+        if self.val_split == "test":
+            on_disk = int((frame["split"] == "valid").sum())
+            if on_disk:
+                log.warning(
+                    "data.val_split=test: the %d samples of the 'valid' split are not used", on_disk
+                )
+        elif not (frame["split"] == "valid").any():
+            if self.val_fraction <= 0:
+                raise ConfigError(
+                    f"data.val_fraction={self.val_fraction:g} leaves {self.name} without a "
+                    "validation split: use a fraction in (0, 1), or data.val_split=test to "
+                    "evaluate the test split every epoch (as studies 001 and 003 did)"
+                )
             group = "group" if self.split == "grouped" and "group" in frame.columns else None
             frame = carve_validation(frame, self.val_fraction, self.split_seed, group_column=group)
             log.info(
@@ -183,7 +215,8 @@ class SportsDataModule(L.LightningDataModule):
                 self.split_seed,
             )
         for split in ("train", "valid", "test"):
-            part = frame[frame["split"] == split].reset_index(drop=True)
+            source = "test" if split == "valid" and self.val_split == "test" else split
+            part = frame[frame["split"] == source].reset_index(drop=True)
             if part.empty:
                 raise EmptySplitError(
                     f"{self.name} at {self.root}: the '{split}' split is empty after splitting "
@@ -222,8 +255,19 @@ class SportsDataModule(L.LightningDataModule):
         )
         lines = [f"dataset: {self.name}", f"root: {self.root}", self._index().summary()]
         lines += [f"note: {n}" for n in self._index().notes]
+        if self.rebalanced is not None:
+            before, after = self.rebalanced
+            lines.append(
+                f"rebalanced before splitting (data.rebalance={self.rebalance}): class counts "
+                f"{before} -> {after}"
+            )
         for split, part in self.frames.items():
             lines.append(f"{split}: {len(part)} samples")
+        if self.val_split == "test":
+            lines.append(
+                "validation = the test split (data.val_split=test): evaluated every epoch, as "
+                "the study did; a checkpoint or epoch chosen on it is chosen on the test set"
+            )
         if self.skipped:
             lines.append(f"skipped: {len(self.skipped)} unreadable file(s) (skipped_files.csv)")
             lines += [f"  {path}: {reason}" for path, reason in self.skipped.items()]

@@ -6,6 +6,7 @@
   frames cannot leak from train into test).
 * :func:`carve_validation` moves a fraction of the training rows to ``valid`` (sports balls
   ships only train and test).
+* :func:`rebalance_classes` cuts large classes before splitting (study 002).
 
 Both are stratified by class: every class keeps (as nearly as rounding allows) the same
 proportions, and classes with at least three samples (or groups) get at least one in each
@@ -147,3 +148,40 @@ def carve_validation(
     )
     frame.loc[train, "split"] = carved["split"].to_numpy()
     return frame
+
+
+def rebalance_classes(
+    frame: pd.DataFrame, target: str | int = "median", seed: int = 42
+) -> tuple[pd.DataFrame, list[int], list[int]]:
+    """Cut every class larger than ``target`` to ``target`` samples (a seeded random subset);
+    smaller classes are kept whole. Returns (frame, counts before, counts after) by label.
+
+    This is the dataset-level rebalancing study 002 did *before* its split ("some classes
+    were having too many images"), as opposed to the per-epoch samplers. ``target`` is
+    ``median`` or ``min`` of the class counts, or a number.
+    """
+    labels = sorted(frame["label"].unique())
+    counts = frame["label"].value_counts()
+    before = [int(counts.get(label, 0)) for label in range(max(labels) + 1)]
+    present = np.array([counts[label] for label in labels])
+    if isinstance(target, int) or str(target).isdigit():
+        cap = int(target)
+    elif target == "median":
+        cap = int(np.median(present))
+    elif target == "min":
+        cap = int(present.min())
+    else:
+        raise ConfigError(f"data.rebalance.target must be median, min or a number, got {target!r}")
+    if cap < 1:
+        raise ConfigError(f"data.rebalance.target must be >= 1, got {cap}")
+    rng = np.random.default_rng(seed)
+    kept = []
+    for label in labels:
+        rows = frame.index[frame["label"] == label].to_numpy()
+        if len(rows) > cap:
+            rows = np.sort(rng.choice(rows, size=cap, replace=False))
+        kept.append(rows)
+    result = frame.loc[np.sort(np.concatenate(kept))]
+    after_counts = result["label"].value_counts()
+    after = [int(after_counts.get(label, 0)) for label in range(len(before))]
+    return result, before, after

@@ -10,6 +10,9 @@ timm leaves to the caller:
   hub answers is asked through huggingface_hub's own HTTP client, so ``HF_ENDPOINT``,
   ``HF_HUB_OFFLINE`` and the proxy variables (``HTTPS_PROXY`` ...) mean what they mean for
   every other download on the machine;
+* ``head=[widths]`` replaces timm's classifier by an MLP head on the pooled features
+  (:class:`~sports_rec.models.nets.composed.FeatureClassifier`), as studies that add "a few
+  layers" to a pretrained backbone do; ``head=null`` keeps timm's own classifier;
 * ``freeze`` applies a freeze policy (see :mod:`sports_rec.models.freeze`).
 """
 
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ import torch.nn as nn
 
 from sports_rec.errors import ConfigError, SportsRecError
 from sports_rec.models.freeze import apply_freeze
+from sports_rec.models.nets.composed import FeatureClassifier
 
 
 class PretrainedWeightsUnavailable(SportsRecError, RuntimeError):
@@ -82,6 +86,8 @@ def create_timm_net(
     pretrained: bool = False,
     weights: str | None = None,
     freeze: str = "none",
+    head: Sequence[int] | None = None,
+    head_dropout: float = 0.0,
     **kwargs: Any,
 ) -> nn.Module:
     """Create ``timm.create_model(name)`` for ``num_classes`` classes.
@@ -93,6 +99,9 @@ def create_timm_net(
         pretrained: load timm's default pretrained weights (network or HF cache).
         weights: local weights file (``.safetensors``/``.pth``/``.bin``); implies pretrained.
         freeze: ``none``, ``backbone`` (only the classifier trains) or ``all_but_last_stage``.
+        head: hidden widths of an MLP head on the pooled features (``[]``: one linear layer);
+            None keeps timm's classifier.
+        head_dropout: dropout after each hidden layer of ``head``.
         **kwargs: forwarded to ``timm.create_model`` (``global_pool``, ``drop_rate`` ...).
     """
     if not timm.is_model(name):
@@ -115,10 +124,11 @@ def create_timm_net(
         context = _hub_offline()
     else:
         context = contextlib.nullcontext()
+    outputs = num_classes if head is None else 0  # 0: pooled features, for the MLP head
     try:
         with context:
             model = timm.create_model(
-                name, pretrained=pretrained, num_classes=num_classes, in_chans=in_chans, **kwargs
+                name, pretrained=pretrained, num_classes=outputs, in_chans=in_chans, **kwargs
             )
     except Exception as error:
         if not pretrained or weights:
@@ -130,5 +140,7 @@ def create_timm_net(
             "Download them elsewhere (e.g. the model.safetensors of the model's hub page) and "
             f"pass model.net.weights=PATH, or train from scratch with model.net.pretrained=false."
         ) from error
+    if head is not None:
+        model = FeatureClassifier(model, num_classes, head=list(head), dropout=head_dropout)
     apply_freeze(model, freeze)
     return model

@@ -1,0 +1,83 @@
+"""Nets composed of named parts: a backbone, optional extra input vectors, and an MLP head.
+
+Studies add layers on top of a pretrained backbone ("a few additional layers" in study 000,
+1-3 layer heads over image features and keypoints in study 003). :class:`FeatureClassifier`
+builds exactly that: the backbone's pooled features (a timm model created with
+``num_classes=0``), concatenated with any extra inputs (e.g. 51 keypoint values), into a
+head built with ``torchvision.ops.MLP``. The parts are named ``backbone`` and ``head``, so
+freeze policies act on them by name and never freeze the head or an extra input's path
+with the backbone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn as nn
+from torchvision.ops import MLP
+
+
+def mlp_head(
+    in_features: int, widths: Sequence[int], num_classes: int, dropout: float = 0.0
+) -> nn.Sequential:
+    """``Linear -> ReLU -> Dropout`` per hidden width, then ``Linear(num_classes)``.
+
+    torchvision's MLP also puts a Dropout after the last Linear, i.e. on the logits; no study
+    does that, so it is removed. ``widths=()`` gives a single linear layer.
+    """
+    mlp = MLP(in_features, [*map(int, widths), int(num_classes)], dropout=float(dropout))
+    if isinstance(mlp[-1], nn.Dropout):
+        del mlp[-1]
+    return mlp
+
+
+class FeatureClassifier(nn.Module):
+    """``head(concat(backbone(image), *extra inputs))``.
+
+    Args:
+        backbone: maps an image batch to pooled features; must have ``num_features`` (every
+            timm model created with ``num_classes=0`` has).
+        num_classes: outputs of the head.
+        head: hidden widths of the MLP head (``()``: one linear layer).
+        dropout: dropout after each hidden layer of the head.
+        extra_inputs: ``{batch key: vector size}`` of inputs concatenated to the features,
+            in this order (e.g. ``{"keypoints": 51}``); they become ``input_keys`` after
+            ``image``.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        num_classes: int,
+        head: Sequence[int] = (),
+        dropout: float = 0.0,
+        extra_inputs: Mapping[str, int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.extra_inputs = {str(k): int(v) for k, v in (extra_inputs or {}).items()}
+        self.input_keys: tuple[str, ...] = ("image", *self.extra_inputs)
+        self.num_classes = int(num_classes)
+        features = int(backbone.num_features) + sum(self.extra_inputs.values())
+        self.head = mlp_head(features, head, num_classes, dropout)
+
+    def forward(self, image: torch.Tensor, *extras: torch.Tensor) -> torch.Tensor:
+        features = self.backbone(image)
+        if extras:
+            features = torch.cat([features, *(x.flatten(1).to(features.dtype) for x in extras)], 1)
+        return self.head(features)
+
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    @property
+    def feature_info(self) -> list[dict[str, Any]]:
+        """The backbone's stages, named from this module (for the freeze policies)."""
+        info = getattr(self.backbone, "feature_info", None) or []
+        return [{**dict(stage), "module": f"backbone.{stage['module']}"} for stage in info]
+
+    def no_weight_decay(self) -> set[str]:
+        inner = getattr(self.backbone, "no_weight_decay", None)
+        return {f"backbone.{name}" for name in (inner() if callable(inner) else ())}

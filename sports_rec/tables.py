@@ -1,0 +1,193 @@
+"""Reproduce a study's table: its recipes as Hydra sweeps, then ``report`` beside the
+published numbers. ``make table-<study>`` calls this.
+
+    python -m sports_rec.tables sports_balls --data-root /data/sports_balls
+    python -m sports_rec.tables workout --smoke            # synthetic layout, tiny settings
+    python -m sports_rec.tables sports100 --data-root D -- model.net.weights=/w/x.safetensors
+
+Each study is one entry of :data:`STUDIES`: its dataset, its recipes, and the sweeps that run
+them. Where a study contradicts itself, the readings are swept side by side (study 001: the
+notebook's augmentation vs the text's none; study 002: per-model input sizes vs one size),
+so the table shows both. Extra overrides after ``--`` go to every job (e.g. local weights
+offline). ``--smoke`` generates the study's layout with the synthetic generator and runs the
+very same sweeps at tiny size (1 epoch, 2 batches, 32-72 px, no pretrained weights): a few
+minutes on 2 CPU cores, to check the whole path.
+
+Everything lands in ``--out`` (default ``multirun/tables/<date>_<time>/<study>/``): one
+folder per sweep and ``report/`` (``report.md``, ``report.csv``, ``report.html`` ...). The
+exit status is 1 when a job failed (the report lists it) or the data is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sports_rec.errors import SportsRecError
+
+PROJECT_ROOT = Path.cwd()
+
+
+@dataclass(frozen=True)
+class Study:
+    """What it takes to reproduce one study's table."""
+
+    seed: str  # the study's seed file prefix, for messages
+    dataset: str  # download / synthetic layout name
+    published: str  # experiments/<study>/published.csv, relative to the project
+    sweeps: tuple[tuple[str, ...], ...]  # Hydra overrides of each sweep
+    smoke: tuple[str, ...]  # tiny settings for --smoke
+    smoke_layout: dict[str, int] = field(default_factory=dict)  # SyntheticSpec fields
+
+
+SPORTS100 = "sports100/resnet50,sports100/mobilenetv2,sports100/convnext_tiny," + (
+    "sports100/convnext_tiny_v1,sports100/vit"
+)
+TINY = (
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=1",
+    "data.batch_size=8",
+    "data.num_workers=0",
+    "callbacks.rich_progress_bar=null",
+)
+
+STUDIES: dict[str, Study] = {
+    "sports100": Study(
+        seed="000",
+        dataset="sports100",
+        published="experiments/sports100_000/published.csv",
+        sweeps=((f"experiment={SPORTS100}",),),
+        smoke=(*TINY, "model.net.pretrained=false", "data.image_size=32"),
+        smoke_layout={"classes": 4, "per_class": 16, "eval_per_class": 4, "size": 32},
+    ),
+    "sports_balls": Study(
+        seed="001",
+        dataset="sports_balls",
+        published="experiments/sports_balls_001/published.csv",
+        # the notebook's reading (timm default augmentation) beside the text's (none)
+        sweeps=(
+            (
+                "experiment=sports_balls/resnet26d_max_adam,sports_balls/resnet26d_avg_sgd",
+                "transforms=timm_default,plain",
+            ),
+        ),
+        smoke=(*TINY, "model.net.pretrained=false", "data.image_size=32"),
+        smoke_layout={"classes": 4, "per_class": 12, "eval_per_class": 4, "size": 32},
+    ),
+    "workout": Study(
+        seed="002",
+        dataset="workout",
+        published="experiments/workout_002/published.csv",
+        # per-model input sizes (LeNet 200, AlexNet 224), then AlexNet at LeNet's 200 px
+        sweeps=(
+            ("experiment=workout/lenet,workout/alexnet",),
+            ("experiment=workout/alexnet", "data.image_size=200"),
+        ),
+        smoke=(*TINY, "data.image_size=72"),
+        smoke_layout={"classes": 4, "per_class": 24, "eval_per_class": 1, "size": 48},
+    ),
+}
+
+
+class TableError(SportsRecError):
+    """The study's data is missing or a step of the table failed."""
+
+
+def _smoke_root(study: Study, out: Path) -> Path:
+    from sports_rec.data.synthetic import SyntheticSpec, ensure_synthetic
+
+    spec = SyntheticSpec(study.dataset, seed=0, **study.smoke_layout)
+    return ensure_synthetic(spec, out / "smoke_data")
+
+
+def _check_root(study: Study, name: str, data_root: str | None) -> Path:
+    hint = (
+        f"Get the data with:\n  python -m sports_rec.data.download {study.dataset} --out DIR\n"
+        f"(it prints the data.root to pass as DATA_ROOT), or run the same table on synthetic "
+        f"data: make table-{name.replace('_', '-')} SMOKE=1"
+    )
+    from sports_rec.data.download import DATASETS
+
+    expected = DATASETS[study.dataset].expected
+    if not data_root:
+        raise TableError(
+            f"DATA_ROOT is required: the {study.dataset} dataset folder, {expected}.\n{hint}"
+        )
+    root = Path(data_root).expanduser()
+    if not root.is_dir():
+        raise TableError(f"DATA_ROOT={root} is not a folder; expected {expected}.\n{hint}")
+    return root.resolve()
+
+
+def run(
+    name: str,
+    data_root: str | None = None,
+    smoke: bool = False,
+    out: str | Path | None = None,
+    extra: list[str] | None = None,
+) -> int:
+    """Run study ``name``'s sweeps and report; returns the exit status (0: all jobs ran)."""
+    if name not in STUDIES:
+        raise TableError(f"unknown study {name!r}; one of {sorted(STUDIES)}")
+    study = STUDIES[name]
+    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    folder = Path(out) if out else PROJECT_ROOT / "multirun" / "tables" / stamp / name
+    folder = folder.expanduser().resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    root = _smoke_root(study, folder) if smoke else _check_root(study, name, data_root)
+    settings = [*(study.smoke if smoke else ()), *(extra or [])]
+    status = 0
+    sweeps = []
+    for number, overrides in enumerate(study.sweeps):
+        sweep = folder / f"sweep{number}"
+        command = [
+            sys.executable, "-m", "sports_rec.train", "-m", *overrides, f"data.root={root}",
+            *settings, f"hydra.sweep.dir={sweep}",
+        ]  # fmt: skip
+        print(f"\n=== study {study.seed} ({name}), sweep {number}: {' '.join(command[3:])}")
+        status |= subprocess.run(command, check=False).returncode
+        sweeps.append(sweep)
+    published = PROJECT_ROOT / study.published
+    report = [
+        sys.executable, "-m", "sports_rec.report", f"runs=[{','.join(map(str, sweeps))}]",
+        f"out={folder / 'report'}", f"hydra.run.dir={folder / 'report'}",
+    ]  # fmt: skip
+    if published.is_file():
+        report.append(f"published={published}")
+    else:
+        print(f"note: {published} not found (run from the project folder); no published column")
+    print(f"\n=== report of study {study.seed} ({name})")
+    status |= subprocess.run(report, check=False).returncode
+    return 1 if status else 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m sports_rec.tables",
+        description="Reproduce a study's table: run its recipes, then report beside the "
+        "published numbers.",
+    )
+    parser.add_argument("study", choices=sorted(STUDIES))
+    parser.add_argument("--data-root", default=None, help="the dataset folder (DATA_ROOT)")
+    parser.add_argument("--smoke", action="store_true", help="synthetic layout, tiny settings")
+    parser.add_argument("--out", default=None, help="output folder (default multirun/tables/)")
+    parser.epilog = "Overrides after -- go to every job, e.g. -- model.net.weights=PATH"
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
+    try:
+        status = run(args.study, args.data_root, args.smoke, args.out, extra)
+    except SportsRecError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""Every study table (``make table-<study> SMOKE=1``): its recipes as sweeps on the synthetic
+layout, then the report beside the published numbers; and each recipe as the study has it."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from sports_rec.reporting.published import read_published
+from sports_rec.tables import STUDIES
+from tests.conftest import PROJECT_ROOT, expect_user_error, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``{study: output folder}`` of every SMOKE table, run as make runs it."""
+    out = tmp_path_factory.mktemp("tables")
+    folders = {}
+    for study in STUDIES:
+        run_cli("sports_rec.tables", study, "--smoke", "--out", str(out / study), cwd=PROJECT_ROOT)
+        folders[study] = out / study
+    return folders
+
+
+def jobs(folder: Path) -> dict[str, Path]:
+    """``{"<sweep> <recipe> [transforms=...]": job folder}`` of a table's sweeps."""
+    found = {}
+    for job in sorted(folder.glob("sweep*/[0-9]*")):
+        overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
+        chosen = [o for o in overrides if o.split("=")[0] in ("experiment", "transforms")]
+        found[" ".join([job.parent.name, *chosen])] = job
+    return found
+
+
+def hparams(job: Path) -> dict:
+    ckpt = next((job / "checkpoints").glob("*.ckpt"))
+    return torch.load(ckpt, map_location="cpu", weights_only=True)["hyper_parameters"]
+
+
+@pytest.mark.parametrize("study", list(STUDIES))
+def test_smoke_table_has_a_row_per_job_beside_the_published_numbers(
+    tables: dict[str, Path], study: str
+) -> None:
+    report = tables[study] / "report"
+    table = pd.read_csv(report / "report.csv")
+    # sports100: 5 recipes; sports balls: 2 recipes x 2 readings; workout: 2 recipes + 1 reading
+    expected_jobs = {"sports100": 5, "sports_balls": 4, "workout": 3}[study]
+    assert len(table) == len(jobs(tables[study])) == expected_jobs
+    assert (table["status"] == "completed").all()
+    published = read_published(PROJECT_ROOT / STUDIES[study].published)
+    for metric, source in published[["metric", "source"]].drop_duplicates().itertuples(index=False):
+        assert f"{metric} [{source}] (published)" in table.columns, (metric, source)
+    for name in ("report.md", "report.png", "curves.png", "report.html"):
+        assert (report / name).is_file(), name
+
+
+def test_sports100_recipes(tables: dict[str, Path]) -> None:
+    found = jobs(tables["sports100"])
+    assert set(found) == {
+        f"sweep0 experiment=sports100/{m}"
+        for m in ("resnet50", "mobilenetv2", "convnext_tiny", "convnext_tiny_v1", "vit")
+    }
+    names = {}
+    for recipe, job in found.items():
+        h = hparams(job)
+        names[recipe] = h["net"]["name"]
+        assert h["net"]["head"] == [256] and h["net"]["head_dropout"] == 0.2
+        assert h["optimizer"]["_target_"] == "torch.optim.Adam"
+        vit = recipe.endswith("/vit")
+        assert h["optimizer"]["weight_decay"] == (1e-4 if vit else 0.0)  # ViT: coupled L2
+        assert h["regularization"] == ({"l1": 0.0, "l2": 0.0} if vit else {"l1": 1e-6, "l2": 1e-5})
+        assert h["metadata"]["transforms"]["eval"]["crop_pct"] == 1.0  # 224 px images, no cut
+        norms = pd.read_csv(job / "weight_norms.csv")
+        assert sorted(norms["epoch"].unique()) == [-1, 0]
+        assert norms[norms["head"]]["layer"].tolist()[:2] == ["head.0", "head.3"]
+        assert (job / "plots" / "weight_norms_layers.png").is_file()
+        assert (job / "plots" / "weight_norms_head.png").is_file()
+    assert names["sweep0 experiment=sports100/convnext_tiny"] == "convnextv2_tiny"
+    assert names["sweep0 experiment=sports100/convnext_tiny_v1"] == "convnext_tiny"
+
+
+def test_sports_balls_recipes_evaluate_the_test_set_every_epoch(tables: dict[str, Path]) -> None:
+    found = jobs(tables["sports_balls"])
+    assert len(found) == 4  # 2 recipes x the notebook's and the text's augmentation
+    for recipe, job in found.items():
+        info = json.loads((job / "run_info.json").read_text())
+        assert info["val_is_test"] is True
+        assert "validation = the test split" in (job / "data_report.txt").read_text()
+        splits = pd.read_csv(job / "splits.csv")
+        assert set(splits["split"]) == {"train", "test"}  # nothing carved off train
+        result = json.loads((job / "test_metrics.json").read_text())
+        assert result["ckpt_path"].endswith("last.ckpt")  # the final epoch, as reported
+        h = hparams(job)
+        pool = "max" if "max_adam" in recipe else "avg"
+        assert h["net"]["global_pool"] == pool
+        assert h["optimizer"]["_target_"].endswith("Adam" if pool == "max" else "SGD")
+        if pool == "avg":
+            assert h["optimizer"]["momentum"] == 0.8 and h["optimizer"]["nesterov"] is True
+        train = h["metadata"]["transforms"]["train"]
+        if "transforms=plain" in recipe:
+            assert train["train"] is False  # the text: resized, no augmentation
+        else:
+            assert train["_target_"].endswith("TimmTransform") and train["train"] is True
+
+
+def test_workout_recipes_rebalance_before_the_random_split(tables: dict[str, Path]) -> None:
+    found = jobs(tables["workout"])
+    # sweep 1 is AlexNet at LeNet's 200 px (reading (a)); SMOKE shrinks every job's images
+    assert set(found) == {
+        "sweep0 experiment=workout/lenet",
+        "sweep0 experiment=workout/alexnet",
+        "sweep1 experiment=workout/alexnet",
+    }
+    for job in found.values():
+        line = next(
+            row
+            for row in (job / "data_report.txt").read_text().splitlines()
+            if row.startswith("rebalanced before splitting")
+        )
+        before, after = (json.loads(part) for part in re.findall(r"\[[\d, ]+\]", line))
+        cap = int(np.median(before))  # target: median
+        assert after == [min(count, cap) for count in before]
+        assert max(before) > cap, "the synthetic classes are uneven: something was cut"
+        splits = pd.read_csv(job / "splits.csv")
+        assert splits["label"].value_counts().sort_index().tolist() == after
+        assert set(splits["split"]) == {"train", "valid", "test"}  # the random 80/10/10
+        assert hparams(job)["metadata"]["channels"] == 1
+        assert json.loads((job / "test_metrics.json").read_text())["ckpt_path"].endswith(
+            "last.ckpt"
+        )
+
+
+def test_a_table_without_data_names_the_layout_and_the_download(tmp_path: Path) -> None:
+    result = run_cli("sports_rec.tables", "sports_balls", cwd=PROJECT_ROOT, check=False)
+    expect_user_error(
+        result,
+        "DATA_ROOT is required",
+        "train/<class>/ and test/<class>/",
+        "python -m sports_rec.data.download sports_balls --out DIR",
+        "SMOKE=1",
+    )
