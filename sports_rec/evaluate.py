@@ -6,7 +6,8 @@ command line (``root``, ``batch_size``, ``num_workers``, ``split_seed`` ...) rep
 stored ones, e.g. to point at the dataset on another machine. Data with other classes than
 the checkpoint's is refused. Artefacts are those of a training run's test stage
 (test_metrics.json, per_class.csv, confusion matrix, misclassified gallery), written to
-this evaluation's own run folder.
+this evaluation's own run folder. ``split=train|valid`` evaluates another split instead (with
+the evaluation transform): ``train_metrics.json``, ``train_per_class.csv`` ...
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import sports_rec  # noqa: F401  (registers the config resolvers)
 from sports_rec.checkpoint import check_same_classes, load_classifier
-from sports_rec.train import build_datamodule
+from sports_rec.train import SPLIT_PREFIXES, build_datamodule, evaluate_split
 from sports_rec.utils.logging import get_logger
 from sports_rec.utils.run import (
     exit_on_user_error,
@@ -71,10 +72,15 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
     callbacks = instantiate_callbacks(cfg.get("callbacks"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=False)
+    split = str(cfg.get("split") or "test")
     with lightning_noise_filtered():
-        trainer.test(model, datamodule=datamodule)
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    log.info("test/acc=%.4f (checkpoint %s)", metrics.get("test/acc", float("nan")), cfg.ckpt_path)
+        if split == "test":
+            trainer.test(model, datamodule=datamodule)
+            metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        else:
+            metrics = evaluate_split(trainer, model, datamodule, split)
+    key = f"{SPLIT_PREFIXES[split]}/acc"
+    log.info("%s=%.4f (checkpoint %s)", key, metrics.get(key, float("nan")), cfg.ckpt_path)
     return metrics
 
 

@@ -1,8 +1,10 @@
 """Export a checkpoint's net: ``python -m sports_rec.export ckpt_path=PATH [format=onnx]``.
 
 Deployment runtimes need the net alone, not the LightningModule with its loss, metrics and
-dict batches. The exported graph takes one tensor ``image`` ``[N, C, H, W]`` (C, H and W
-from the checkpoint's metadata, N dynamic) and returns ``logits`` ``[N, classes]``.
+dict batches. The exported graph takes the net's inputs by name, in the order of its
+``input_keys`` (an image net: ``image`` ``[N, C, H, W]``; the InfiniteForm fusion nets:
+``image`` and ``keypoints`` ``[N, 51]``), shapes from the checkpoint's ``input_spec`` with a
+dynamic batch ``N``, and returns ``logits`` ``[N, classes]``.
 
 * ``format=onnx`` uses ``torch.onnx.export`` (the TorchScript-based exporter by default,
   which works offline and for every timm model; ``dynamo=true`` selects the torch.export
@@ -12,9 +14,10 @@ from the checkpoint's metadata, N dynamic) and returns ``logits`` ``[N, classes]
 Either way the exported model is compared with PyTorch on random batches of several sizes
 (so a batch size baked into the graph is caught) and ``max |difference|`` is printed; above
 ``atol`` the export fails. A net a format cannot express (an unsupported operator, several
-inputs ...) is refused with an :class:`ExportError` naming the format, the net and what to
-try instead. A JSON sidecar ``<output>.json`` records the class names, input layout and
-eval transform, so ``predict model_file=...`` and other runtimes can use the file.
+an input the checkpoint does not describe ...) is refused with an :class:`ExportError`
+naming the format, the net and what to try instead. A JSON sidecar ``<output>.json``
+records the class names, every input's spec and the eval transform, so
+``predict model_file=...`` and other runtimes can use the file.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,7 @@ import sports_rec  # noqa: F401  (registers the config resolvers)
 from sports_rec.checkpoint import load_classifier
 from sports_rec.errors import SportsRecError
 from sports_rec.models.classifier import Classifier
+from sports_rec.models.inputs import example_inputs, spec_by_name
 from sports_rec.utils.logging import get_logger
 from sports_rec.utils.run import exit_on_user_error, task_wrapper
 
@@ -43,11 +47,11 @@ log = get_logger(__name__)
 
 FORMATS = ("onnx", "torchscript")
 DEFAULT_FILE_NAMES = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}
-INPUT_NAME = "image"
 OUTPUT_NAME = "logits"
 
-# Logits of a float32 net; what is exported runs the same arithmetic in another order.
-Runner = Callable[[torch.Tensor], torch.Tensor]
+# Logits of a float32 net from its inputs (in input_keys order); what is exported runs the
+# same arithmetic in another order.
+Runner = Callable[..., torch.Tensor]
 
 
 class ExportError(SportsRecError, RuntimeError):
@@ -55,18 +59,18 @@ class ExportError(SportsRecError, RuntimeError):
 
 
 class LogitsNet(nn.Module):
-    """``image -> logits``: the classifier's net without the LightningModule around it.
+    """``inputs -> logits``: the classifier's net without the LightningModule around it.
 
-    Exporting the net through this wrapper fixes the graph's signature (one positional
-    tensor in, one tensor out) whatever the net's own ``forward`` accepts.
+    Exporting the net through this wrapper fixes the graph's signature (positional tensors
+    in, in ``input_keys`` order, one tensor out) whatever the net's own ``forward`` accepts.
     """
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.net(image)
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.net(*inputs)
 
 
 @dataclass
@@ -103,14 +107,15 @@ def check_format(fmt: str) -> str:
 
 
 def check_exportable(model: Classifier, fmt: str) -> None:
-    """Refuse nets whose inputs do not fit the ``image -> logits`` contract."""
-    keys = tuple(model.input_keys)
-    if keys != (INPUT_NAME,):
+    """Refuse nets whose inputs the checkpoint does not describe (nothing to trace with)."""
+    described = spec_by_name(model.input_spec)
+    missing = [key for key in model.input_keys if key not in described]
+    if missing:
         raise ExportError(
-            f"cannot export {describe_net(model)} to {fmt}: the net consumes {list(keys)}, "
-            f"but exported models take a single '{INPUT_NAME}' tensor. Use "
-            "`python -m sports_rec.predict ckpt_path=...` without model_file to predict with "
-            "the checkpoint in PyTorch instead."
+            f"cannot export {describe_net(model)} to {fmt}: the net consumes "
+            f"{list(model.input_keys)} but the checkpoint describes only {sorted(described)} "
+            f"(no shape to trace {missing} with). Use `python -m sports_rec.predict "
+            "ckpt_path=...` without model_file to predict with the checkpoint in PyTorch."
         )
 
 
@@ -156,11 +161,17 @@ def _quiet_deprecations() -> Iterator[None]:
 
 
 def export_onnx(
-    module: nn.Module, example: torch.Tensor, path: Path, opset: int, dynamo: bool
+    module: nn.Module,
+    examples: tuple[torch.Tensor, ...],
+    names: Sequence[str],
+    path: Path,
+    opset: int,
+    dynamo: bool,
 ) -> None:
-    """Write ``module`` as ONNX with a dynamic batch dimension on input and output."""
+    """Write ``module`` as ONNX with named inputs and a dynamic batch dimension on each
+    input and the output."""
     common: dict[str, Any] = {
-        "input_names": [INPUT_NAME],
+        "input_names": list(names),
         "output_names": [OUTPUT_NAME],
         "opset_version": int(opset),
     }
@@ -169,30 +180,31 @@ def export_onnx(
             batch = torch.export.Dim("batch")
             torch.onnx.export(
                 module,
-                (example,),
+                examples,
                 str(path),
                 dynamo=True,
-                dynamic_shapes=({0: batch},),
+                dynamic_shapes=tuple({0: batch} for _ in names),
                 external_data=False,  # one self-contained file, like the legacy exporter
                 verbose=False,
                 **common,
             )
         else:
+            axes = {name: {0: "batch"} for name in [*names, OUTPUT_NAME]}
             torch.onnx.export(
                 module,
-                (example,),
+                examples,
                 str(path),
                 dynamo=False,
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                dynamic_axes=axes,
                 do_constant_folding=True,
                 **common,
             )
 
 
-def export_torchscript(module: nn.Module, example: torch.Tensor, path: Path) -> None:
-    """Trace ``module`` and save it; tracing records the ops run on ``example``."""
+def export_torchscript(module: nn.Module, examples: tuple[torch.Tensor, ...], path: Path) -> None:
+    """Trace ``module`` and save it; tracing records the ops run on ``examples``."""
     with _quiet_deprecations(), torch.no_grad():
-        traced = torch.jit.trace(module, (example,))
+        traced = torch.jit.trace(module, examples)
         torch.jit.save(traced, str(path))
 
 
@@ -202,19 +214,23 @@ def format_of(path: str | Path) -> str:
 
 
 class OnnxRunner:
-    """An ONNX file run by ONNX Runtime on the CPU, as a tensor -> tensor callable."""
+    """An ONNX file run by ONNX Runtime on the CPU, as an ``(*inputs) -> logits`` callable
+    (inputs in the graph's order)."""
 
     def __init__(self, path: str | Path) -> None:
         import onnxruntime as ort
 
         self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        first = self.session.get_inputs()[0]
-        self.input_name: str = first.name
+        graph_inputs = self.session.get_inputs()
+        self.input_names: list[str] = [i.name for i in graph_inputs]
         # Leading dim is symbolic ('batch') when dynamic; the others are ints.
-        self.input_shape: list[Any] = list(first.shape)
+        self.input_shapes: dict[str, list[Any]] = {i.name: list(i.shape) for i in graph_inputs}
 
-    def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        feed = {self.input_name: image.detach().cpu().float().numpy()}
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        feed = {
+            name: tensor.detach().cpu().float().numpy()
+            for name, tensor in zip(self.input_names, inputs, strict=True)
+        }
         (logits,) = self.session.run(None, feed)[:1]
         return torch.from_numpy(logits)
 
@@ -226,9 +242,9 @@ class TorchScriptRunner:
         with _quiet_deprecations():
             self.module = torch.jit.load(str(path), map_location="cpu").eval()
 
-    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            return self.module(image.float())
+            return self.module(*(tensor.float() for tensor in inputs))
 
 
 def load_exported(path: str | Path, fmt: str | None = None) -> Runner:
@@ -246,24 +262,25 @@ def check_batch_sizes(batch_size: int, count: int) -> list[int]:
 
 
 def compare(
-    reference: nn.Module, exported: Runner, inputs: list[torch.Tensor]
+    reference: nn.Module, exported: Runner, batches: list[list[torch.Tensor]]
 ) -> tuple[float, list[int]]:
-    """Largest absolute logit difference between ``exported`` and ``reference``.
+    """Largest absolute logit difference between ``exported`` and ``reference`` over the
+    batches (each a list of inputs in the net's order).
 
     Raises :class:`ValueError` when the shapes differ (e.g. a fixed batch dimension).
     """
     worst = 0.0
-    for image in inputs:
+    for inputs in batches:
         with torch.inference_mode():
-            expected = reference(image)
-        got = exported(image)
+            expected = reference(*inputs)
+        got = exported(*inputs)
         if tuple(got.shape) != tuple(expected.shape):
             raise ValueError(
-                f"for a batch of {image.shape[0]} the exported model returned shape "
+                f"for a batch of {inputs[0].shape[0]} the exported model returned shape "
                 f"{tuple(got.shape)} instead of {tuple(expected.shape)}"
             )
         worst = max(worst, float((got.float() - expected.float()).abs().max()))
-    return worst, [int(image.shape[0]) for image in inputs]
+    return worst, [int(inputs[0].shape[0]) for inputs in batches]
 
 
 def export_model(
@@ -281,29 +298,28 @@ def export_model(
     """Export ``model.net`` as ``fmt`` to ``output``, reload it and compare with PyTorch."""
     fmt = check_format(fmt)
     check_exportable(model, fmt)
-    metadata = model.hparams.metadata
-    channels, size = int(metadata.get("channels", 3)), int(metadata["image_size"])
+    names = list(model.input_keys)
     net = describe_net(model)
     module = LogitsNet(model.net).eval()
     generator = torch.Generator().manual_seed(int(seed))
 
-    def random_batch(n: int) -> torch.Tensor:
-        return torch.randn(n, channels, size, size, generator=generator)
+    def random_batch(n: int) -> list[torch.Tensor]:
+        return example_inputs(model.input_spec, names, n, generator)
 
     output = Path(output).expanduser()
     output.parent.mkdir(parents=True, exist_ok=True)
-    example = random_batch(max(1, int(batch_size)))
+    examples = tuple(random_batch(max(1, int(batch_size))))
     try:
         if fmt == "onnx":
-            export_onnx(module, example, output, opset, dynamo)
+            export_onnx(module, examples, names, output, opset, dynamo)
         else:
-            export_torchscript(module, example, output)
+            export_torchscript(module, examples, output)
     except Exception as error:
         raise _refusal(fmt, net, "export", error, dynamo) from error
 
-    inputs = [random_batch(n) for n in check_batch_sizes(int(batch_size), int(check_batches))]
+    batches = [random_batch(n) for n in check_batch_sizes(int(batch_size), int(check_batches))]
     try:
-        difference, sizes = compare(module, load_exported(output, fmt), inputs)
+        difference, sizes = compare(module, load_exported(output, fmt), batches)
     except Exception as error:
         raise _refusal(fmt, net, "run the exported", error, dynamo) from error
     if not difference <= float(atol):  # also catches NaN
@@ -328,14 +344,24 @@ def sidecar_path(path: str | Path) -> Path:
 
 
 def write_sidecar(result: ExportResult, model: Classifier, ckpt_path: str | Path) -> Path:
-    """Record what a runtime needs besides the graph: classes, input layout, transform."""
+    """Record what a runtime needs besides the graph: classes, every input, transform."""
     metadata = model.hparams.metadata
     channels, size = int(metadata.get("channels", 3)), int(metadata["image_size"])
     transforms = _plain(metadata.get("transforms") or {})
+    described = spec_by_name(model.input_spec)
+    inputs = [
+        {
+            "name": name,
+            "shape": ["batch", *described[name]["shape"]],
+            "dtype": str(described[name]["dtype"]).removeprefix("torch."),
+        }
+        for name in model.input_keys
+    ]
     info = {
         "format": result.format,
         "file": result.path.name,
-        "input": {"name": INPUT_NAME, "shape": ["batch", channels, size, size]},
+        "inputs": inputs,
+        "input": inputs[0],
         "output": {"name": OUTPUT_NAME, "shape": ["batch", len(model.class_names)]},
         "class_names": list(model.class_names),
         "channels": channels,

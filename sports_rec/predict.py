@@ -28,17 +28,20 @@ import pandas as pd
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+from torch.utils.data import DataLoader
 
 import sports_rec  # noqa: F401  (registers the config resolvers)
 from sports_rec.checkpoint import load_classifier
+from sports_rec.data.datasets import dataset_class
 from sports_rec.data.image_io import ImageDecodeError, load_image
 from sports_rec.data.index import IMAGE_EXTENSIONS, is_image_file
 from sports_rec.errors import SportsRecError
 from sports_rec.export import OnnxRunner, load_exported, sidecar_path
 from sports_rec.models.classifier import Classifier
+from sports_rec.models.inputs import spec_by_name
 from sports_rec.utils.run import exit_on_user_error, task_wrapper
 
-Runner = Callable[[torch.Tensor], torch.Tensor]
+Runner = Callable[..., torch.Tensor]
 GLOB_CHARS = frozenset("*?[")
 
 
@@ -100,15 +103,11 @@ def find_inputs(spec: str | Path) -> Inputs:
 
 
 def pytorch_runner(model: Classifier) -> Runner:
-    """The checkpoint's net in PyTorch: logits of a float batch."""
-    if tuple(model.input_keys) != ("image",):
-        raise ValueError(
-            f"predict handles image nets; this checkpoint's net consumes {list(model.input_keys)}"
-        )
+    """The checkpoint's net in PyTorch: logits of float inputs (in ``input_keys`` order)."""
 
-    def run(image: torch.Tensor) -> torch.Tensor:
+    def run(*inputs: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            return model({"image": image})
+            return model(dict(zip(model.input_keys, inputs, strict=True)))
 
     return run
 
@@ -119,31 +118,37 @@ def check_model_file(model_file: Path, runner: Runner, model: Classifier) -> Non
     Preprocessing and labels come from the checkpoint, so a file exported from another
     run would silently produce wrong labels.
     """
-    metadata = model.hparams.metadata
-    channels, size = int(metadata.get("channels", 3)), int(metadata["image_size"])
+    described = spec_by_name(model.input_spec)
+    expected_inputs = [(name, list(described[name]["shape"])) for name in model.input_keys]
     sidecar = sidecar_path(model_file)
     if sidecar.is_file():
         info = json.loads(sidecar.read_text())
-        expected = {
-            "class_names": list(model.class_names),
-            "channels": channels,
-            "image_size": size,
+        recorded = info.get("inputs") or [info.get("input") or {}]
+        found = {
+            "class_names": info.get("class_names"),
+            "inputs": [(i.get("name"), list(i.get("shape", []))[1:]) for i in recorded],
         }
-        differing = [key for key, value in expected.items() if info.get(key) != value]
+        expected = {"class_names": list(model.class_names), "inputs": expected_inputs}
+        differing = [
+            f"{key} {found[key]} where the checkpoint has {value}"
+            for key, value in expected.items()
+            if found[key] != value
+        ]
         if differing:
             raise ModelMismatch(
                 f"'{model_file}' was not exported from this checkpoint: its {sidecar.name} "
-                f"has other {', '.join(differing)}. Export it from the checkpoint you "
+                f"records {'; '.join(differing)}. Export it from the checkpoint you "
                 "predict with: python -m sports_rec.export ckpt_path=..."
             )
     if isinstance(runner, OnnxRunner):
-        layout = [channels, size, size]
-        declared = runner.input_shape[1:]
-        if any(isinstance(d, int) and d != e for d, e in zip(declared, layout, strict=False)):
-            raise ModelMismatch(
-                f"'{model_file}' takes inputs of shape {runner.input_shape}, but the "
-                f"checkpoint's transform makes [batch, {channels}, {size}, {size}]"
-            )
+        for (name, shape), graph_name in zip(expected_inputs, runner.input_names, strict=False):
+            declared = runner.input_shapes[graph_name][1:]
+            if any(isinstance(d, int) and d != e for d, e in zip(declared, shape, strict=False)):
+                raise ModelMismatch(
+                    f"'{model_file}' takes {graph_name} of shape "
+                    f"{runner.input_shapes[graph_name]}, but the checkpoint's {name} is "
+                    f"[batch, {', '.join(map(str, shape))}]"
+                )
 
 
 def decode(
@@ -226,13 +231,76 @@ def predict_files(
     return pd.DataFrame(rows, columns=["path", "error", *top_k_columns(k)])
 
 
+def read_input_table(spec: str | Path, data_cfg: dict[str, Any]) -> pd.DataFrame:
+    """The samples of ``input`` for a net with several inputs, read with the checkpoint's own
+    reader: an annotation file (an InfiniteForm-style COCO JSON: images and keypoints) or a
+    folder in the training data's layout."""
+    path = Path(str(spec)).expanduser()
+    reader = dict(data_cfg["reader"])
+    if path.is_file():
+        if "annotations" not in reader:
+            raise PredictInputError(
+                f"input='{path}' is a file, but this checkpoint's data is read from a folder "
+                f"({reader['_target_']}): give the folder"
+            )
+        reader["annotations"], root = str(path), path.parent
+    elif path.is_dir():
+        root = path
+    else:
+        raise PredictInputError(
+            f"input='{path}' does not exist: this net also takes "
+            f"{', '.join(data_cfg.get('inputs', [])) or 'other inputs'}, so give an annotation "
+            "file (e.g. an InfiniteForm-style JSON of images and keypoints) or a data folder"
+        )
+    frame = instantiate(reader)(str(root)).frame
+    if frame.empty:
+        raise PredictInputError(f"input='{path}' holds no sample")
+    return frame
+
+
+def predict_table(
+    frame: pd.DataFrame,
+    model: Classifier,
+    runner: Runner,
+    data_cfg: dict[str, Any],
+    transform: Callable[[Any], Any],
+    top_k: int = 5,
+    batch_size: int = 16,
+) -> pd.DataFrame:
+    """Predict every row of ``frame`` through the checkpoint's dataset class (so each input
+    is prepared exactly as in testing); unreadable files get a row with their error."""
+    make = instantiate(data_cfg["dataset"])
+    skipped = dataset_class(make).check_files(frame)
+    usable = frame[~frame["path"].isin(skipped)].reset_index(drop=True)
+    k = max(1, min(int(top_k), len(model.class_names)))
+    ids = [c for c in ("image_id", "annotation_id") if c in frame.columns]
+    rows = [
+        {"path": record["path"], "error": skipped[record["path"]], **{c: record[c] for c in ids}}
+        for record in frame.to_dict("records")
+        if record["path"] in skipped
+    ]
+    if len(usable):
+        dataset = make(frame=usable, transform=transform, train=False, checked=True)
+        loader = DataLoader(dataset, batch_size=max(1, int(batch_size)))
+        for batch in loader:
+            logits = runner(*(batch[key] for key in model.input_keys))
+            entries = top_k_entries(logits.float().softmax(dim=1), model.class_names, k)
+            for index, entry in zip(batch["index"].tolist(), entries, strict=True):
+                row = usable.iloc[index]
+                rows.append({"path": row["path"], "error": "", **{c: row[c] for c in ids}, **entry})
+    order = {p: i for i, p in enumerate(frame["path"])}
+    rows.sort(key=lambda r: (order[r["path"]], r.get("annotation_id", 0)))
+    return pd.DataFrame(rows, columns=["path", *ids, "error", *top_k_columns(k)])
+
+
 @task_wrapper
 def predict(cfg: DictConfig) -> dict[str, Any]:
     """Predict ``cfg.input`` with the checkpoint (or ``model_file``) and write the CSV."""
-    inputs = find_inputs(cfg.input)
-    paths = inputs.images
     model = load_classifier(cfg.ckpt_path)
     metadata = model.hparams.metadata
+    multi_input = tuple(model.input_keys) != ("image",)
+    inputs = Inputs([]) if multi_input else find_inputs(cfg.input)
+    paths = inputs.images
     channels, image_size = int(metadata.get("channels", 3)), int(metadata["image_size"])
     transform = instantiate(metadata["transforms"]["eval"])
     if cfg.get("model_file"):
@@ -249,16 +317,23 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     else:
         runner = pytorch_runner(model)
         source = f"{cfg.ckpt_path} (PyTorch)"
-    table = predict_files(
-        paths,
-        runner,
-        transform,
-        model.class_names,
-        channels,
-        image_size,
-        top_k=cfg.top_k,
-        batch_size=cfg.batch_size,
-    )
+    if multi_input:
+        data_cfg = {**metadata["data"], "inputs": list(model.input_keys)}
+        frame = read_input_table(cfg.input, data_cfg)
+        table = predict_table(
+            frame, model, runner, data_cfg, transform, top_k=cfg.top_k, batch_size=cfg.batch_size
+        )
+    else:
+        table = predict_files(
+            paths,
+            runner,
+            transform,
+            model.class_names,
+            channels,
+            image_size,
+            top_k=cfg.top_k,
+            batch_size=cfg.batch_size,
+        )
     output = Path(cfg.get("output") or Path(cfg.paths.output_dir) / "predictions.csv")
     output.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(output, index=False)

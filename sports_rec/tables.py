@@ -42,6 +42,7 @@ class Study:
     sweeps: tuple[tuple[str, ...], ...]  # Hydra overrides of each sweep
     smoke: tuple[str, ...]  # tiny settings for --smoke
     smoke_layout: dict[str, int] = field(default_factory=dict)  # SyntheticSpec fields
+    source: str = ""  # how to get the data when it is not a `download` dataset
 
 
 SPORTS100 = "sports100/resnet50,sports100/mobilenetv2,sports100/convnext_tiny," + (
@@ -80,6 +81,25 @@ STUDIES: dict[str, Study] = {
         smoke=(*TINY, "model.net.pretrained=false", "data.image_size=32"),
         smoke_layout={"classes": 4, "per_class": 12, "eval_per_class": 4, "size": 32},
     ),
+    "infiniteform": Study(
+        seed="003",
+        dataset="infiniteform",
+        published="experiments/infiniteform_003/published.csv",
+        sweeps=(
+            (
+                "experiment=infiniteform/baseline,infiniteform/m1_frozen,infiniteform/m2_unfrozen,"
+                "infiniteform/m3_frozen_kp,infiniteform/m4_unfrozen_kp,infiniteform/m5_kp_head2,"
+                "infiniteform/m6_kp_head3",
+            ),
+        ),
+        smoke=(*TINY, "model.net.pretrained=false", "data.image_size=64"),
+        smoke_layout={"classes": 6, "per_class": 12, "eval_per_class": 4, "size": 64},
+        source=(
+            "InfiniteForm is published by its authors (Weitz et al. 2021, arXiv 2110.01330) as "
+            "six archives: extract them into one folder (the COCO JSON and the "
+            "{image_id}.rgb.png images, any sub-folders)"
+        ),
+    ),
     "workout": Study(
         seed="002",
         dataset="workout",
@@ -107,14 +127,20 @@ def _smoke_root(study: Study, out: Path) -> Path:
 
 
 def _check_root(study: Study, name: str, data_root: str | None) -> Path:
-    hint = (
-        f"Get the data with:\n  python -m sports_rec.data.download {study.dataset} --out DIR\n"
-        f"(it prints the data.root to pass as DATA_ROOT), or run the same table on synthetic "
-        f"data: make table-{name.replace('_', '-')} SMOKE=1"
-    )
     from sports_rec.data.download import DATASETS
 
-    expected = DATASETS[study.dataset].expected
+    if study.dataset in DATASETS:
+        expected = DATASETS[study.dataset].expected
+        get = (
+            f"Get the data with:\n  python -m sports_rec.data.download {study.dataset} "
+            "--out DIR\n(it prints the data.root to pass as DATA_ROOT)"
+        )
+    else:
+        expected, get = study.source, "Then pass that folder as DATA_ROOT"
+    hint = (
+        f"{get}, or run the same table on synthetic data: "
+        f"make table-{name.replace('_', '-')} SMOKE=1"
+    )
     if not data_root:
         raise TableError(
             f"DATA_ROOT is required: the {study.dataset} dataset folder, {expected}.\n{hint}"

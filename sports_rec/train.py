@@ -23,6 +23,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+import pandas as pd
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -37,6 +38,7 @@ from sports_rec.data.datamodule import SportsDataModule
 from sports_rec.data.transforms import resolve_transforms
 from sports_rec.errors import SportsRecError
 from sports_rec.models.classifier import Classifier
+from sports_rec.models.inputs import example_inputs
 from sports_rec.utils.config_checks import check_train_config, optimized_value
 from sports_rec.utils.hydra_callbacks import check_writable_folder
 from sports_rec.utils.logging import get_logger
@@ -90,6 +92,7 @@ def data_metadata(
         "class_counts": datamodule.class_counts,
         "channels": datamodule.channels,
         "image_size": datamodule.image_size,
+        "input_spec": datamodule.input_spec,
         "data": plain(cfg.data),
         "transforms": transforms,
     }
@@ -160,12 +163,12 @@ def checkpoint_to_test(cfg: DictConfig, trainer: L.Trainer) -> str | None:
     return matching[0].best_model_path or None
 
 
-def model_size(model: Classifier, metadata: dict[str, Any]) -> dict[str, Any]:
+def model_size(model: Classifier) -> dict[str, Any]:
     """Parameters and GMACs per sample of the net, for run_info.json."""
     total, trainable = count_parameters(model.net)
-    channels, size = int(metadata["channels"]), int(metadata["image_size"])
+    inputs = example_inputs(model.input_spec, model.input_keys, 1, torch.Generator())
     try:
-        cost: float | None = round(gmacs(model.net, [torch.zeros(1, channels, size, size)]), 4)
+        cost: float | None = round(gmacs(model.net, inputs), 4)
     except Exception as error:  # a net the FLOP counter cannot trace: size without cost
         log.warning("GMACs not counted (%s: %s)", type(error).__name__, error)
         cost = None
@@ -253,7 +256,7 @@ def _train(cfg: DictConfig, output_dir: Path, info: RunInfo) -> dict[str, float]
         check_resume_checkpoint(cfg.ckpt_path, datamodule)
     metadata = data_metadata(cfg, datamodule, transforms)
     model = build_classifier(cfg, metadata)
-    info.update(**model_size(model, metadata), val_is_test=datamodule.val_split == "test")
+    info.update(**model_size(model), val_is_test=datamodule.val_split == "test")
 
     callbacks = instantiate_callbacks(cfg.get("callbacks"))
     loggers = instantiate_loggers(cfg.get("logger"))
@@ -271,6 +274,8 @@ def _train(cfg: DictConfig, output_dir: Path, info: RunInfo) -> dict[str, float]
                 model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True
             )
             info.update(epochs=int(trainer.current_epoch))
+        elif cfg.get("evaluate_untrained"):
+            evaluate_untrained(trainer, model, datamodule, list(cfg.evaluate_untrained), output_dir)
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
         if cfg.test:
             ckpt = checkpoint_to_test(cfg, trainer)
@@ -281,6 +286,39 @@ def _train(cfg: DictConfig, output_dir: Path, info: RunInfo) -> dict[str, float]
             info.update(tested_epoch=model.weights_epoch, tested_ckpt=ckpt)
     optimized_value(metrics, cfg.get("optimized_metric"))
     return metrics
+
+
+SPLIT_PREFIXES = {"train": "train", "valid": "val", "test": "test"}
+
+
+def evaluate_split(
+    trainer: L.Trainer, model: Classifier, datamodule: SportsDataModule, split: str
+) -> dict[str, float]:
+    """Run the test stage on ``split`` (evaluation transform), logged as ``<split>/...``."""
+    model.test_prefix = SPLIT_PREFIXES[split]
+    try:
+        trainer.test(model, dataloaders=datamodule.eval_dataloader(split), weights_only=True)
+    finally:
+        model.test_prefix = "test"
+    prefix = SPLIT_PREFIXES[split] + "/"
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(prefix)}
+
+
+def evaluate_untrained(
+    trainer: L.Trainer,
+    model: Classifier,
+    datamodule: SportsDataModule,
+    splits: list[str],
+    output_dir: Path,
+) -> None:
+    """A baseline that is not trained (``train: false``): evaluate it on ``splits`` and record
+    the figures as the row of epoch -1 ("before training") of ``metrics.csv``, where reports
+    read train and validation figures."""
+    row: dict[str, float] = {"epoch": -1, "step": 0}
+    for split in splits:
+        row.update(evaluate_split(trainer, model, datamodule, split))
+    if trainer.is_global_zero:
+        pd.DataFrame([row]).to_csv(output_dir / "metrics.csv", index=False)
 
 
 def in_multirun() -> bool:

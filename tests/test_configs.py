@@ -178,10 +178,16 @@ def test_experiment_configs(make_cfg, name: str) -> None:
     cfg = make_cfg(f"experiment={name}", *offline, tiny=False)
     assert cfg.tags and cfg.trainer.max_epochs >= 5
     datamodule = instantiate(cfg.data)
-    net = instantiate(cfg.model.net, num_classes=4, in_chans=datamodule.channels)
+    net_cfg = OmegaConf.to_container(cfg.model.net, resolve=True)
+    extra = {name: 51 for name in net_cfg.get("extra_inputs") or []}  # keypoints: 17 x 3
+    if extra:  # the classifier fills the sizes in from the data's input spec
+        net_cfg["extra_inputs"] = extra
+    net = instantiate(net_cfg, num_classes=4, in_chans=datamodule.channels)
     size = cfg.data.image_size
+    inputs = [torch.randn(1, datamodule.channels, size, size)]
+    inputs += [torch.randn(1, size) for size in extra.values()]
     with torch.no_grad():
-        logits = net.eval()(torch.randn(1, datamodule.channels, size, size))
+        logits = net.eval()(*inputs)
     assert logits.shape == (1, 4)
 
 

@@ -235,7 +235,11 @@ def test_predict_refuses_a_model_file_from_another_checkpoint(
 ) -> None:
     from sports_rec.predict import ModelMismatch
 
-    with pytest.raises(ModelMismatch, match="other channels"):
+    match = (
+        r"records inputs \[\('image', \[3, 32, 32\]\)\] "
+        r"where the checkpoint has \[\('image', \[1, 32, 32\]\)\]"
+    )
+    with pytest.raises(ModelMismatch, match=match):
         run_predict(checkpoints["gray"], images["root"][0], tmp_path, f"model_file={onnx_file}")
 
 

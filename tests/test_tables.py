@@ -52,8 +52,9 @@ def test_smoke_table_has_a_row_per_job_beside_the_published_numbers(
 ) -> None:
     report = tables[study] / "report"
     table = pd.read_csv(report / "report.csv")
-    # sports100: 5 recipes; sports balls: 2 recipes x 2 readings; workout: 2 recipes + 1 reading
-    expected_jobs = {"sports100": 5, "sports_balls": 4, "workout": 3}[study]
+    # sports100: 5 recipes; sports balls: 2 recipes x 2 readings; workout: 2 recipes + 1
+    # reading; infiniteform: the baseline and models 1-6
+    expected_jobs = {"sports100": 5, "sports_balls": 4, "workout": 3, "infiniteform": 7}[study]
     assert len(table) == len(jobs(tables[study])) == expected_jobs
     assert (table["status"] == "completed").all()
     published = read_published(PROJECT_ROOT / STUDIES[study].published)
@@ -137,6 +138,40 @@ def test_workout_recipes_rebalance_before_the_random_split(tables: dict[str, Pat
         assert json.loads((job / "test_metrics.json").read_text())["ckpt_path"].endswith(
             "last.ckpt"
         )
+
+
+def test_infiniteform_recipes_are_the_studys_seven_models(tables: dict[str, Path]) -> None:
+    found = {key.split("/")[-1]: job for key, job in jobs(tables["infiniteform"]).items()}
+    assert set(found) == {"baseline", "m1_frozen", "m2_unfrozen", "m3_frozen_kp",
+                          "m4_unfrozen_kp", "m5_kp_head2", "m6_kp_head3"}  # fmt: skip
+    # The baseline is not trained: evaluated on train (epoch -1 of metrics.csv) and test.
+    baseline = found["baseline"]
+    assert pd.read_csv(baseline / "metrics.csv")["epoch"].tolist() == [-1]
+    assert (baseline / "train_metrics.json").is_file()
+    assert json.loads((baseline / "run_info.json").read_text()).get("epochs") is None
+    expected = {
+        "m1_frozen": ("backbone", [], []),
+        "m2_unfrozen": ("all_but_last_stage", [], []),
+        "m3_frozen_kp": ("backbone", ["keypoints"], []),
+        "m4_unfrozen_kp": ("all_but_last_stage", ["keypoints"], []),
+        "m5_kp_head2": ("all_but_last_stage", ["keypoints"], [512]),
+        "m6_kp_head3": ("all_but_last_stage", ["keypoints"], [512, 256]),
+    }
+    for name, (freeze, extra, head) in expected.items():
+        h = hparams(found[name])
+        net = h["net"]
+        assert (net["freeze"], list(net["extra_inputs"]), list(net["head"])) == (
+            freeze,
+            extra,
+            head,
+        )
+        assert net["name"] == "resnet50.tv_in1k" and net["freeze_bn_stats"] is False
+        assert h["optimizer"]["lr"] == 0.001 and h["scheduler"]["scheduler"]["step_size"] == 7
+        assert h["metadata"]["transforms"]["eval"]["mean"] == [0.485, 0.456, 0.406]
+        spec = {e["name"]: e["shape"] for e in h["metadata"]["input_spec"]}
+        assert spec["keypoints"] == [51]
+        info = json.loads((found[name] / "run_info.json").read_text())
+        assert info["val_is_test"] is True and info["trainable_params"] < info["params"]
 
 
 def test_a_table_without_data_names_the_layout_and_the_download(tmp_path: Path) -> None:

@@ -6,11 +6,14 @@ their indices, so memory stays flat) and drawn from the source files at the end.
 
 ``test_metrics.json`` is written first; the optional artefacts (per-class table, confusion
 matrix, gallery) follow, each on its own, so a failing plot costs a warning, never the
-metrics.
+metrics. When another split is evaluated in the test stage (``evaluate split=train``, a
+baseline evaluated without training), the files are named after it: ``train_metrics.json``,
+``train_per_class.csv``, ``train_confusion_matrix.csv/.png`` (no gallery).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
 from sports_rec.reporting.artefacts import (
+    per_class_table,
     write_confusion_matrix,
     write_misclassified_gallery,
     write_per_class_table,
@@ -78,6 +82,10 @@ class TestArtefactWriter(L.Callback):
 
     @rank_zero_only
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        prefix = getattr(pl_module, "test_prefix", "test")
+        if prefix != "test":
+            self._write_split(trainer, pl_module, prefix)
+            return
         class_names = list(pl_module.class_names)
         ckpt = trainer.ckpt_path or self.ckpt_path
         extra = {
@@ -108,5 +116,22 @@ class TestArtefactWriter(L.Callback):
                 "misclassified.png",
                 lambda: write_misclassified_gallery(
                     self.output_dir / "misclassified.png", samples, class_names, self.gallery_size
+                ),
+            )
+
+    def _write_split(self, trainer: L.Trainer, pl_module: L.LightningModule, prefix: str) -> None:
+        """The artefacts of another split evaluated in the test stage, named after it."""
+        metrics = {k: v for k, v in trainer.callback_metrics.items() if k.startswith(f"{prefix}/")}
+        record = {k: float(v) for k, v in sorted(metrics.items())}
+        record["epoch"] = getattr(pl_module, "weights_epoch", None)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        (self.output_dir / f"{prefix}_metrics.json").write_text(json.dumps(record, indent=2) + "\n")
+        results = getattr(pl_module, "test_results", {})
+        if results:
+            class_names = list(pl_module.class_names)
+            optional_artefact(
+                f"{prefix}_per_class.csv",
+                lambda: per_class_table(results, class_names).to_csv(
+                    self.output_dir / f"{prefix}_per_class.csv", index=False
                 ),
             )

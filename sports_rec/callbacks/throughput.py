@@ -31,11 +31,11 @@ class EpochThroughput(L.Callback):
             self._count[stage] += int(batch["label"].shape[0])
             self._last[stage] = time.perf_counter()
 
-    def _log(self, stage: str, pl_module: L.LightningModule) -> None:
+    def _log(self, stage: str, pl_module: L.LightningModule, name: str | None = None) -> None:
         elapsed = self._last.get(stage, 0.0) - self._start.get(stage, 0.0)
         if self._count.get(stage) and elapsed > 0:
             pl_module.log(
-                f"{stage}/samples_per_sec",
+                f"{name or stage}/samples_per_sec",
                 self._count[stage] / elapsed,
                 on_step=False,
                 on_epoch=True,
@@ -94,4 +94,4 @@ class EpochThroughput(L.Callback):
         self._batch("test", batch)
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._log("test", pl_module)
+        self._log("test", pl_module, getattr(pl_module, "test_prefix", "test"))

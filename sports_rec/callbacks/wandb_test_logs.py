@@ -198,7 +198,8 @@ class WandbTestLogger(L.Callback):
         self._labels: list[torch.Tensor] = []
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._active = trainer.is_global_zero and find_wandb_logger(trainer) is not None
+        testing = getattr(pl_module, "test_prefix", "test") == "test"  # not evaluate split=...
+        self._active = testing and trainer.is_global_zero and find_wandb_logger(trainer) is not None
         self._preds, self._labels = [], []
 
     def on_test_batch_end(
@@ -217,7 +218,7 @@ class WandbTestLogger(L.Callback):
     @rank_zero_only
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         logger = find_wandb_logger(trainer)
-        if logger is None:
+        if logger is None or getattr(pl_module, "test_prefix", "test") != "test":
             return
         import wandb
 

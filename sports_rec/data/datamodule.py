@@ -1,4 +1,4 @@
-"""The one DataModule: reader -> checks -> splits -> datasets -> loaders.
+"""The one DataModule: reader -> checks -> splits -> datasets -> loaders, for every modality.
 
 Configured entirely by ``conf/data/*`` (which reader, where, split policy), ``conf/transforms``
 and ``conf/sampler``. After :meth:`setup` it exposes ``class_names``, ``num_classes``,
@@ -24,8 +24,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from sports_rec.data.datasets import ImageDataset
-from sports_rec.data.image_io import find_unreadable
+from sports_rec.data.datasets import ImageDataset, dataset_class, input_spec
 from sports_rec.data.index import IndexTable
 from sports_rec.data.samplers import ResamplingSampler, UnpaddedDistributedSampler
 from sports_rec.data.splits import assign_splits, carve_validation, rebalance_classes
@@ -47,7 +46,10 @@ class SportsDataModule(L.LightningDataModule):
         name: dataset name (for messages and the checkpoint).
         root: dataset folder handed to ``reader``.
         reader: ``reader(root) -> IndexTable`` (a Hydra ``_partial_``).
-        transforms: ``{"train": callable, "eval": callable}`` for decoded PIL images.
+        transforms: ``{"train": callable, "eval": callable}`` taking sample dicts.
+        dataset: ``factory(frame=, transform=, train=, checked=) -> Dataset`` (a Hydra
+            ``_partial_`` of a class from :mod:`sports_rec.data.datasets`); the class also
+            checks the files (``check_files``). None: images (:class:`ImageDataset`).
         sampler: ``sampler(labels=..., seed=...) -> Sampler`` for training (``_partial_``);
             None shuffles.
         image_size: training resolution (also bounds decoding of huge images).
@@ -81,6 +83,7 @@ class SportsDataModule(L.LightningDataModule):
         root: str,
         reader: Callable[[str], IndexTable],
         transforms: dict[str, Callable] | None = None,
+        dataset: Callable[..., Dataset] | None = None,
         sampler: Callable[..., Any] | None = None,
         image_size: int = 224,
         crop_pct: float | None = None,
@@ -107,6 +110,7 @@ class SportsDataModule(L.LightningDataModule):
         self.root = str(root)
         self.reader = reader
         self.transforms = transforms or {}
+        self.dataset_factory = dataset
         self.sampler_factory = sampler
         self.image_size = int(image_size)
         self.crop_pct = crop_pct
@@ -146,10 +150,21 @@ class SportsDataModule(L.LightningDataModule):
 
     @property
     def class_counts(self) -> list[int]:
-        """Training samples per class (after splitting), in class-id order."""
-        self._ensure_splits()
-        counts = self.frames["train"]["label"].value_counts()
+        """Training samples per class, in class-id order: what the training dataset yields
+        (a video's clips, not its videos), for loss weights and samplers."""
+        if not self.datasets:
+            self.setup()
+        counts = pd.Series(self.datasets["train"].labels).value_counts()
         return [int(counts.get(i, 0)) for i in range(self.num_classes)]
+
+    @property
+    def input_spec(self) -> list[dict[str, Any]]:
+        """``[{name, shape, dtype}]`` of every input a sample carries (e.g. ``image``
+        ``[3, 224, 224]`` and ``keypoints`` ``[51]``), read off one evaluation sample: what
+        the checkpoint records so evaluate, predict and export need no dataset."""
+        if not self.datasets:
+            self.setup()
+        return input_spec(self.datasets["test"][0])
 
     @property
     def channels(self) -> int:
@@ -177,7 +192,7 @@ class SportsDataModule(L.LightningDataModule):
         index = self._index()
         frame = index.frame
         if self.check_images:
-            self.skipped = find_unreadable(frame["path"])
+            self.skipped = dataset_class(self._factory()).check_files(frame)
             if self.skipped:
                 examples = ", ".join(repr(p) for p in list(self.skipped)[:3])
                 log.warning(
@@ -227,20 +242,29 @@ class SportsDataModule(L.LightningDataModule):
             self.frames[split] = part
         self._write_reports(frame)
 
-    def setup(self, stage: str | None = None) -> None:
-        self._ensure_splits()
-        train_tf = self.transforms.get("train")
-        eval_tf = self.transforms.get("eval")
-        make = functools.partial(
+    def _factory(self) -> Callable[..., Dataset]:
+        """The dataset factory: the configured one, or images decoded as configured here
+        (the default, and what checkpoints from before ``data.dataset`` existed use)."""
+        if self.dataset_factory is not None:
+            return self.dataset_factory
+        return functools.partial(
             ImageDataset,
             grayscale=self.grayscale,
+            image_size=self.image_size,
             max_side=self.max_side,
-            checked=bool(self.check_images),
         )
+
+    def setup(self, stage: str | None = None) -> None:
+        self._ensure_splits()
+        make = self._factory()
         self.datasets = {
-            "train": make(self.frames["train"], train_tf),
-            "valid": make(self.frames["valid"], eval_tf),
-            "test": make(self.frames["test"], eval_tf),
+            split: make(
+                frame=self.frames[split],
+                transform=self.transforms.get("train" if split == "train" else "eval"),
+                train=split == "train",
+                checked=bool(self.check_images),
+            )
+            for split in ("train", "valid", "test")
         }
 
     def _write_reports(self, frame: pd.DataFrame) -> None:
@@ -325,7 +349,7 @@ class SportsDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         if not self.datasets:
             self.setup()
-        labels = self.frames["train"]["label"].tolist()
+        labels = self.datasets["train"].labels
         factory = self.sampler_factory or functools.partial(ResamplingSampler, strategy="shuffle")
         world, rank = self._world()
         sampler = factory(labels=labels, seed=self.seed, num_replicas=world, rank=rank)
@@ -337,6 +361,31 @@ class SportsDataModule(L.LightningDataModule):
             sampler.set_epoch(trainer.fit_loop.epoch_progress.current.processed)
         batch_size = self.per_device_batch_size()
         return self._loader("train", batch_size, sampler=sampler, drop_last=False)
+
+    def eval_dataloader(self, split: str) -> DataLoader:
+        """A deterministic loader over any split (the training split with the evaluation
+        transform), for ``evaluate split=train|valid|test`` and baselines."""
+        if split not in ("train", "valid", "test"):
+            raise ConfigError(f"split must be train, valid or test, got {split!r}")
+        if not self.datasets:
+            self.setup()
+        dataset = self.datasets[split]
+        if split == "train":
+            dataset = self._factory()(
+                frame=self.frames["train"],
+                transform=self.transforms.get("eval"),
+                train=False,
+                checked=bool(self.check_images),
+            )
+        world, rank = self._world()
+        sampler = UnpaddedDistributedSampler(len(dataset), world, rank) if world > 1 else None
+        return DataLoader(
+            dataset,
+            batch_size=self.eval_batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            sampler=sampler,
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("valid", self.eval_batch_size, sampler=self._eval_sampler("valid"))

@@ -1,9 +1,17 @@
 """Datasets by modality, generic over the index table.
 
-Every dataset returns a dict: the input tensor(s) under their modality key (``image`` here;
-``keypoints`` and ``video`` in the fusion and video datasets), ``label`` and ``index`` (the
-row in the split's table, so callbacks can find the source file of any prediction). Dict
-batches let one LightningModule train image, image+keypoint and video models alike.
+The dataset class is a config node (``data.dataset: {_target_, _partial_: true, ...}``): the
+datamodule builds one per split with ``factory(frame=..., transform=..., train=...,
+checked=...)`` and never needs to know the modality. Each class also says how to validate
+its files before training (:meth:`ImageDataset.check_files`: images are decoded once), so
+the start-up check works for every modality, and exposes ``labels`` (one per sample, for the
+samplers and class counts).
+
+Every dataset returns a dict: the input tensor(s) under their modality key (``image``;
+``keypoints`` in :class:`KeypointImageDataset`; ``video`` in the video dataset), ``label``
+and ``index`` (the row in the split's table, so callbacks can find the source file of any
+prediction). Dict batches let one LightningModule train image, image+keypoint and video
+models alike. Transforms take and return the sample dict (:mod:`sports_rec.data.transforms`).
 
 A key is either a row index or ``(row index, draw seed)`` from the training sampler; the
 sample is then transformed under that seed (:func:`sports_rec.utils.seeding.seeded`), so
@@ -12,16 +20,30 @@ augmentation is reproducible per draw whatever the worker count or a restart.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import Dataset
+from torchvision import tv_tensors
+from torchvision.transforms import v2
 
-from sports_rec.data.image_io import CHECK_HINT, UNCHECKED_HINT, ImageDecodeError, load_image
+from sports_rec.data.image_io import (
+    CHECK_HINT,
+    UNCHECKED_HINT,
+    ImageDecodeError,
+    find_unreadable,
+    load_image,
+)
+from sports_rec.data.keypoints import encode_keypoints, keypoint_vector_size
+from sports_rec.data.transforms import KeypointVisibility, TimmTransform
+from sports_rec.errors import ConfigError
 from sports_rec.utils.seeding import seeded
 
 SampleKey = int | tuple[int, int]
+KEYPOINT_ENCODINGS = ("pixels", "normalized", "original")
 
 
 def split_key(key: SampleKey) -> tuple[int, int | None]:
@@ -31,44 +53,194 @@ def split_key(key: SampleKey) -> tuple[int, int | None]:
     return int(key), None
 
 
+def apply_transform(transform: Callable | None, sample: dict[str, Any]) -> dict[str, Any]:
+    """Run ``transform`` on a sample dict. v2 pipelines and :class:`TimmTransform` take the
+    dict; any other callable (a user's own ``PIL -> tensor`` function) gets the image."""
+    if transform is None:
+        return sample
+    if isinstance(transform, v2.Transform | TimmTransform):
+        return transform(sample)
+    return {**sample, "image": transform(sample["image"])}
+
+
+def dataset_class(factory: Callable[..., Dataset]) -> type:
+    """The class behind a dataset factory (a Hydra ``_partial_`` or the class itself)."""
+    return getattr(factory, "func", factory)
+
+
 class ImageDataset(Dataset):
     """Images listed in an index-table frame, decoded with :func:`load_image`.
 
     Args:
         frame: rows with ``path`` and ``label``.
-        transform: callable mapping a PIL image to a tensor (torchvision v2 or timm).
+        transform: sample-dict transform (torchvision v2 or timm); None keeps PIL images.
+        train: whether this is the training split (image datasets do not care).
         grayscale: decode as single-channel ``L`` instead of ``RGB``.
-        max_side: shorter-side cap applied while decoding (keeps 4500 px photos cheap).
+        image_size: the training resolution; bounds decoding of huge photos.
+        max_side: shorter-side cap applied while decoding (default ``2 * image_size``).
         checked: whether the files were decoded once at start-up (``data.check_images``);
             decides what an unreadable file's message advises.
     """
+
+    modality = "image"
 
     def __init__(
         self,
         frame: pd.DataFrame,
         transform: Callable | None = None,
+        train: bool = False,
         grayscale: bool = False,
+        image_size: int = 224,
         max_side: int | None = None,
         checked: bool = True,
     ) -> None:
         self.frame = frame.reset_index(drop=True)
         self.paths = self.frame["path"].tolist()
-        self.labels = self.frame["label"].astype(int).tolist()
+        self._labels = self.frame["label"].astype(int).tolist()
         self.transform = transform
+        self.train = bool(train)
         self.mode = "L" if grayscale else "RGB"
-        self.max_side = max_side
+        self.max_side = max_side or 2 * int(image_size)
         self.hint = CHECK_HINT if checked else UNCHECKED_HINT
+
+    @classmethod
+    def check_files(cls, frame: pd.DataFrame) -> dict[str, str]:
+        """``{path: reason}`` of the files that cannot be used (decoded once, in threads)."""
+        return find_unreadable(frame["path"])
+
+    @property
+    def labels(self) -> list[int]:
+        return self._labels
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, key: SampleKey) -> dict[str, torch.Tensor | int]:
-        index, seed = split_key(key)
+    def load(self, index: int) -> dict[str, Any]:
+        """The untransformed sample (a decoded PIL image under ``image``)."""
         path = self.paths[index]
         try:
             image = load_image(path, mode=self.mode, max_side=self.max_side)
         except ImageDecodeError as error:
             raise ImageDecodeError(path, error.reason, hint=self.hint) from None
+        return {"image": image}
+
+    def finish(self, sample: dict[str, Any], index: int) -> dict[str, Any]:
+        """Whatever must follow the transforms (nothing for plain images)."""
+        return sample
+
+    def __getitem__(self, key: SampleKey) -> dict[str, Any]:
+        index, seed = split_key(key)
+        sample = self.load(index)
         with seeded(seed):
-            tensor = self.transform(image) if self.transform is not None else image
-        return {"image": tensor, "label": self.labels[index], "index": index}
+            sample = apply_transform(self.transform, sample)
+        sample = self.finish(sample, index)
+        return {**sample, "label": self._labels[index], "index": index}
+
+
+class KeypointImageDataset(ImageDataset):
+    """Images plus 2D keypoints (17 COCO joints ``x, y, v`` per row: the ``keypoints``
+    column), the InfiniteForm study's inputs.
+
+    The keypoints go through the transforms as ``tv_tensors.KeyPoints``, so crops, resizes and
+    flips move them with the pixels (a flip also swaps left and right joints). A ``crop``
+    column (``x0, y0, x1, y1``; one avatar of a scene) crops the image first and shifts the
+    keypoints into the crop. After the transforms, a joint that left the image becomes
+    ``v = 0`` (outside) and placeholder slots (x = y = v = 0: InfiniteForm's nose and ears)
+    stay zero. The net gets a float vector:
+
+    * ``encoding="pixels"`` - coordinates in pixels of the image the net sees;
+    * ``encoding="normalized"`` - the same divided by its width and height (0 to 1);
+    * ``encoding="original"`` - the reader's coordinates in the original image, untouched by
+      the transforms (the study fed the metadata's pixels next to a resized image);
+
+    with the visibility values (``visibility=True``: 51 values) or without (34).
+    """
+
+    modality = "image+keypoints"
+
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        transform: Callable | None = None,
+        train: bool = False,
+        grayscale: bool = False,
+        image_size: int = 224,
+        max_side: int | None = None,
+        checked: bool = True,
+        encoding: str = "pixels",
+        visibility: bool = True,
+    ) -> None:
+        if encoding not in KEYPOINT_ENCODINGS:
+            raise ConfigError(
+                f"data.dataset.encoding must be one of {KEYPOINT_ENCODINGS}, got {encoding!r}"
+            )
+        if "keypoints" not in frame.columns:
+            raise ConfigError(
+                "KeypointImageDataset needs a 'keypoints' column; this dataset's reader has "
+                "none (use data.dataset._target_=sports_rec.data.datasets.ImageDataset)"
+            )
+        super().__init__(frame, transform, train, grayscale, image_size, max_side, checked)
+        self.keypoints = [
+            np.asarray(k, dtype=np.float32).reshape(-1, 3) for k in self.frame["keypoints"]
+        ]
+        self.crops = list(self.frame["crop"]) if "crop" in self.frame.columns else None
+        self.encoding = encoding
+        self.visibility = bool(visibility)
+        self.vector_size = keypoint_vector_size(self.visibility)
+
+    def _raw(self, index: int) -> np.ndarray:
+        """The row's keypoints in the (cropped) source image's pixels."""
+        keypoints = self.keypoints[index].copy()
+        if self.crops is not None and self.crops[index] is not None:
+            x0, y0 = self.crops[index][:2]
+            placed = keypoints[:, 2] > 0
+            keypoints[placed, 0] -= x0
+            keypoints[placed, 1] -= y0
+        return keypoints
+
+    def load(self, index: int) -> dict[str, Any]:
+        sample = super().load(index)
+        image = sample["image"]
+        if self.crops is not None and self.crops[index] is not None:
+            image = image.crop(tuple(int(v) for v in self.crops[index]))
+        keypoints = self._raw(index)
+        zero = (keypoints[:, 2] == 0) & (keypoints[:, 0] == 0) & (keypoints[:, 1] == 0)
+        return {
+            "image": image,
+            "keypoints": tv_tensors.KeyPoints(
+                torch.from_numpy(keypoints[:, :2]), canvas_size=(image.height, image.width)
+            ),
+            "visibility": KeypointVisibility(
+                np.stack([keypoints[:, 2], zero], axis=1).astype(np.int64)
+            ),
+        }
+
+    def finish(self, sample: dict[str, Any], index: int) -> dict[str, Any]:
+        height, width = sample["keypoints"].canvas_size
+        xy = sample["keypoints"].as_subclass(torch.Tensor).float().numpy()
+        state = sample["visibility"].as_subclass(torch.Tensor).numpy()
+        v, zero = state[:, 0].astype(np.float32), state[:, 1].astype(bool)
+        inside = (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (xy[:, 1] < height)
+        v[~inside] = 0.0  # moved out of the image by a crop
+        xy[zero] = 0.0
+        v[zero] = 0.0
+        if self.encoding == "original":
+            source = self.keypoints[index] if self.crops is None else self._raw(index)
+            vector = encode_keypoints(source, 1, 1, normalise=False, visibility=self.visibility)
+        else:
+            joints = np.concatenate([xy, v[:, None]], axis=1)
+            vector = encode_keypoints(
+                joints, width, height, self.encoding == "normalized", self.visibility
+            )
+        rest = {k: val for k, val in sample.items() if k not in ("keypoints", "visibility")}
+        return {**rest, "keypoints": torch.from_numpy(np.asarray(vector, dtype=np.float32))}
+
+
+def input_spec(sample: dict[str, Any], keys: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """``[{name, shape, dtype}]`` of a sample's inputs (every tensor but ``label``/``index``)."""
+    names = list(keys) if keys is not None else [k for k in sample if k not in ("label", "index")]
+    return [
+        {"name": name, "shape": list(sample[name].shape), "dtype": str(sample[name].dtype)}
+        for name in names
+        if isinstance(sample.get(name), torch.Tensor)
+    ]

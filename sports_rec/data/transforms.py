@@ -1,7 +1,12 @@
-"""Image transform factories (torchvision.transforms.v2 and timm), selected by ``conf/transforms``.
+"""Transform factories (torchvision.transforms.v2 and timm), selected by ``conf/transforms``.
 
-Each factory maps a decoded PIL image to a normalised float tensor. The ``eval`` pipeline
-is deterministic, so evaluating a checkpoint reproduces the run's test metrics exactly.
+A transform takes the sample dict a dataset builds (``{"image": PIL image, "keypoints":
+tv_tensors.KeyPoints, "visibility": KeypointVisibility, ...}``) and returns it transformed:
+torchvision's v2 transforms move every tv_tensor of a sample together, so a crop, resize or
+flip moves the keypoints with the pixels. The horizontal flip here also swaps the COCO
+left/right joints (a mirrored left wrist is a right wrist) and their visibility. A plain
+PIL image is accepted too (predict, export checks). The ``eval`` pipeline is deterministic,
+so evaluating a checkpoint reproduces the run's test metrics exactly.
 
 Where the statistics come from: a net that starts from pretrained (or local) weights was
 trained on inputs normalised its own way (timm's ViT-B/16 weights expect mean = std = 0.5,
@@ -20,8 +25,10 @@ from typing import Any
 
 import torch
 from PIL import Image
+from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from sports_rec.data.keypoints import COCO_FLIP_INDEX
 from sports_rec.errors import ConfigError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -38,6 +45,39 @@ INTERPOLATIONS = {
     "bilinear": v2.InterpolationMode.BILINEAR,
     "bicubic": v2.InterpolationMode.BICUBIC,
 }
+
+
+class KeypointVisibility(tv_tensors.TVTensor):
+    """Per keypoint ``(v, zero_slot)``: COCO visibility (0 outside, 1 occluded, 2 visible) and
+    whether the slot is a placeholder (InfiniteForm has no nose or ears: x = y = v = 0).
+
+    A tv_tensor of its own so it travels through a v2 pipeline beside the keypoints:
+    geometric transforms pass it through unchanged, :class:`RandomHorizontalFlip` permutes
+    it with the joints. (A numpy array in the sample would be taken for an image.)
+    """
+
+    def __new__(cls, data: Any) -> KeypointVisibility:
+        return torch.as_tensor(data, dtype=torch.int64).as_subclass(cls)
+
+
+class RandomHorizontalFlip(v2.RandomHorizontalFlip):
+    """torchvision's flip, plus the left/right swap of keypoints: after mirroring, joint
+    ``i`` takes the place of ``flip_index[i]`` (COCO: left shoulder <-> right shoulder ...),
+    and so does its :class:`KeypointVisibility` row. Samples without keypoints flip as usual.
+    """
+
+    def __init__(self, p: float = 0.5, flip_index: Sequence[int] = COCO_FLIP_INDEX) -> None:
+        super().__init__(p)
+        self.flip_index = list(flip_index)
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        out = super().transform(inpt, params)
+        joints = len(self.flip_index)
+        if isinstance(inpt, tv_tensors.KeyPoints) and inpt.shape[-2] == joints:
+            return tv_tensors.wrap(out[..., self.flip_index, :], like=out)
+        if isinstance(inpt, KeypointVisibility) and inpt.shape[0] == joints:
+            return KeypointVisibility(inpt[self.flip_index])
+        return out
 
 
 def _timm_names(net_cfg: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -155,7 +195,7 @@ def image_transforms(
         else:
             steps.append(v2.Resize((size, size), interpolation=mode, antialias=True))
         if hflip > 0:
-            steps.append(v2.RandomHorizontalFlip(hflip))
+            steps.append(RandomHorizontalFlip(hflip))
         if color_jitter > 0:
             steps.append(
                 v2.ColorJitter(color_jitter, color_jitter, 0 if grayscale else color_jitter)
@@ -210,8 +250,20 @@ class TimmTransform:
         finish.append(v2.Normalize(mean, std))
         self.finish = v2.Compose(finish)
 
-    def __call__(self, image: Image.Image) -> torch.Tensor:
-        return self.finish(self.augment(image.convert("RGB")))
+    def __call__(self, sample: Image.Image | dict[str, Any]) -> torch.Tensor | dict[str, Any]:
+        """A PIL image, or a sample dict whose ``image`` is transformed.
+
+        Image-only: timm's augmentations (RandAugment's shears and rotations ...) do not move
+        keypoints, so a sample that has them is refused rather than silently misaligned.
+        """
+        if not isinstance(sample, dict):
+            return self.finish(self.augment(sample.convert("RGB")))
+        if "keypoints" in sample:
+            raise ConfigError(
+                "timm's transforms (transforms=randaugment|timm_default) move only the image, "
+                "not keypoints; use transforms=default|simple|plain with keypoint data"
+            )
+        return {**sample, "image": self(sample["image"])}
 
     def __repr__(self) -> str:
         return f"TimmTransform(grayscale={self.grayscale}, augment={self.augment})"

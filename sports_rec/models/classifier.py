@@ -21,6 +21,7 @@ from hydra.utils import instantiate
 from timm.optim import param_groups_weight_decay
 from torchmetrics import MeanMetric
 
+from sports_rec.models.inputs import input_sizes, metadata_input_spec
 from sports_rec.models.metrics import per_class_metrics, summary_metrics
 
 STAGES = ("train", "val", "test")
@@ -34,7 +35,10 @@ class Classifier(L.LightningModule):
         loss: Hydra config of the criterion (``class_counts`` is filled in).
         optimizer: Hydra ``_partial_`` config of the optimizer.
         scheduler: ``{"scheduler": partial config | None, "interval", "monitor", ...}``.
-        metadata: class names/counts, channels, image size, data and transform configs.
+        metadata: class names/counts, channels, image size, data and transform configs, and
+            ``input_spec`` (every input's name, shape and dtype; see
+            :mod:`sports_rec.models.inputs`). A net config may list ``extra_inputs`` (names,
+            e.g. ``[keypoints]``); their sizes are taken from the spec.
         top_k: top-k accuracies to report.
         regularization: ``{"l1": λ1, "l2": λ2}`` elastic-net penalty added to the loss
             (seed 000); 0 disables it. Optimizer ``weight_decay`` is the usual L2 route.
@@ -55,8 +59,12 @@ class Classifier(L.LightningModule):
         self.save_hyperparameters(logger=False)
         self.class_names: list[str] = list(metadata["class_names"])
         num_classes = len(self.class_names)
+        self.input_spec = metadata_input_spec(metadata)
+        first = self.input_spec[0]
+        if net.get("extra_inputs"):  # names; their sizes come from the data's input spec
+            net = {**net, "extra_inputs": input_sizes(self.input_spec, list(net["extra_inputs"]))}
         self.net: nn.Module = instantiate(
-            net, num_classes=num_classes, in_chans=int(metadata.get("channels", 3))
+            net, num_classes=num_classes, in_chans=int(first["shape"][0])
         )
         self.criterion: nn.Module = instantiate(loss, class_counts=metadata.get("class_counts"))
         self.input_keys: tuple[str, ...] = tuple(getattr(self.net, "input_keys", ("image",)))
@@ -72,6 +80,9 @@ class Classifier(L.LightningModule):
         # The epoch whose end the current weights are from (None: not trained yet); recorded
         # in test_metrics.json, so a report knows which epoch a test figure belongs to.
         self.weights_epoch: int | None = None
+        # The name the test stage logs under: "test", or the split being evaluated instead
+        # ("train", "val": evaluate split=..., a baseline evaluated without training).
+        self.test_prefix = "test"
 
     # --------------------------------------------------------------------- forward
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -98,8 +109,9 @@ class Classifier(L.LightningModule):
         mean_loss, metrics = self.losses[f"{stage}_"], self.metrics[f"{stage}_"]
         mean_loss.update(loss.detach(), weight=labels.shape[0])
         metrics.update(logits.detach(), labels)
+        name = self.test_prefix if stage == "test" else stage
         self.log(
-            f"{stage}/loss",
+            f"{name}/loss",
             mean_loss,
             on_step=False,
             on_epoch=True,
@@ -107,7 +119,7 @@ class Classifier(L.LightningModule):
             batch_size=labels.shape[0],
         )
         self.log_dict(
-            {f"{stage}/{k}": m for k, m in metrics.items()},
+            {f"{name}/{k}": m for k, m in metrics.items()},
             on_step=False,
             on_epoch=True,
             prog_bar=False,
@@ -160,7 +172,11 @@ class Classifier(L.LightningModule):
         # compute() gathers the states of every DDP rank, so the results are already global.
         self.test_results = {k: v.detach().cpu() for k, v in self.test_details.compute().items()}
         for name in ("precision", "recall", "f1"):
-            self.log(f"test/{name}_macro", self.test_results[f"{name}_macro"], sync_dist=False)
+            self.log(
+                f"{self.test_prefix}/{name}_macro",
+                self.test_results[f"{name}_macro"],
+                sync_dist=False,
+            )
 
     def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self(batch).float().softmax(dim=1)

@@ -66,6 +66,14 @@ def check_train_config(cfg: DictConfig) -> None:
             continue
         if not valid(value):
             problems.append(f"  {key}={value!r}: must be {expected}")
+    untrained = list(cfg.get("evaluate_untrained") or [])
+    if untrained and cfg.get("train", True):
+        problems.append(
+            "  evaluate_untrained: only with train=false (a baseline that is not trained)"
+        )
+    unknown = [split for split in untrained if split not in ("train", "valid", "test")]
+    if unknown:
+        problems.append(f"  evaluate_untrained={unknown}: splits are train, valid, test")
     metric = cfg.get("optimized_metric")
     if metric is not None and str(metric).split("/", 1)[0] not in METRIC_STAGES:
         problems.append(

@@ -45,6 +45,12 @@ class FeatureClassifier(nn.Module):
         extra_inputs: ``{batch key: vector size}`` of inputs concatenated to the features,
             in this order (e.g. ``{"keypoints": 51}``); they become ``input_keys`` after
             ``image``.
+        in_features: width of the backbone's output (default ``backbone.num_features``; a
+            backbone that keeps its own classifier outputs ``num_classes`` values instead).
+        extra_norm: standardise the extra inputs with a learned ``BatchNorm1d`` before the
+            concatenation. Raw keypoints (pixels, or 0-1) sit beside image features of another
+            scale, and a head trained for a few epochs may barely use them; study 003
+            concatenated raw values (False).
     """
 
     def __init__(
@@ -54,19 +60,26 @@ class FeatureClassifier(nn.Module):
         head: Sequence[int] = (),
         dropout: float = 0.0,
         extra_inputs: Mapping[str, int] | None = None,
+        in_features: int | None = None,
+        extra_norm: bool = False,
     ) -> None:
         super().__init__()
         self.backbone = backbone
         self.extra_inputs = {str(k): int(v) for k, v in (extra_inputs or {}).items()}
         self.input_keys: tuple[str, ...] = ("image", *self.extra_inputs)
         self.num_classes = int(num_classes)
-        features = int(backbone.num_features) + sum(self.extra_inputs.values())
-        self.head = mlp_head(features, head, num_classes, dropout)
+        width = int(in_features if in_features is not None else backbone.num_features)
+        extra = sum(self.extra_inputs.values())
+        self.extra_norm = nn.BatchNorm1d(extra) if extra_norm and extra else None
+        self.head = mlp_head(width + extra, head, num_classes, dropout)
 
     def forward(self, image: torch.Tensor, *extras: torch.Tensor) -> torch.Tensor:
         features = self.backbone(image)
         if extras:
-            features = torch.cat([features, *(x.flatten(1).to(features.dtype) for x in extras)], 1)
+            extra = torch.cat([x.flatten(1).to(features.dtype) for x in extras], 1)
+            if self.extra_norm is not None:
+                extra = self.extra_norm(extra)
+            features = torch.cat([features, extra], 1)
         return self.head(features)
 
     def get_classifier(self) -> nn.Module:

@@ -86,8 +86,12 @@ def create_timm_net(
     pretrained: bool = False,
     weights: str | None = None,
     freeze: str = "none",
+    freeze_bn_stats: bool = True,
     head: Sequence[int] | None = None,
     head_dropout: float = 0.0,
+    features: str = "pooled",
+    extra_inputs: dict[str, int] | None = None,
+    extra_norm: bool = False,
     **kwargs: Any,
 ) -> nn.Module:
     """Create ``timm.create_model(name)`` for ``num_classes`` classes.
@@ -98,10 +102,18 @@ def create_timm_net(
         in_chans: input channels (1 for grayscale; timm adapts pretrained stems).
         pretrained: load timm's default pretrained weights (network or HF cache).
         weights: local weights file (``.safetensors``/``.pth``/``.bin``); implies pretrained.
-        freeze: ``none``, ``backbone`` (only the classifier trains) or ``all_but_last_stage``.
-        head: hidden widths of an MLP head on the pooled features (``[]``: one linear layer);
-            None keeps timm's classifier.
+        freeze: a policy of :mod:`sports_rec.models.freeze` (``none``, ``backbone``,
+            ``all_but_last_stage``, ``all_but_classifier``).
+        freeze_bn_stats: frozen BatchNorm layers stop updating their running statistics
+            (False: they keep updating in train mode).
+        head: hidden widths of an MLP head on the backbone's features (``[]``: one linear
+            layer); None keeps timm's classifier. Needed for ``extra_inputs``.
         head_dropout: dropout after each hidden layer of ``head``.
+        features: what the head sees: ``pooled`` features (timm ``num_classes=0``) or the
+            backbone's own pretrained ``logits`` (its classifier kept, e.g. ImageNet's 1000).
+        extra_inputs: ``{name: size}`` of inputs concatenated to the features (filled in
+            from the data's input spec when the config lists their names).
+        extra_norm: standardise those inputs with a learned BatchNorm1d first.
         **kwargs: forwarded to ``timm.create_model`` (``global_pool``, ``drop_rate`` ...).
     """
     if not timm.is_model(name):
@@ -124,12 +136,22 @@ def create_timm_net(
         context = _hub_offline()
     else:
         context = contextlib.nullcontext()
-    outputs = num_classes if head is None else 0  # 0: pooled features, for the MLP head
+    if features not in ("pooled", "logits"):
+        raise ConfigError(f"model.net.features must be pooled or logits, got {features!r}")
+    if head is None and (extra_inputs or features == "logits"):
+        raise ConfigError(
+            "model.net.extra_inputs and model.net.features=logits need a composed net: set "
+            "model.net.head=[] (one linear layer) or a list of hidden widths"
+        )
+    if head is None:
+        outputs: int | None = num_classes
+    else:  # 0: pooled features; None: timm's default classifier (the pretrained one)
+        outputs = 0 if features == "pooled" else None
+    if outputs is not None:
+        kwargs["num_classes"] = outputs
     try:
         with context:
-            model = timm.create_model(
-                name, pretrained=pretrained, num_classes=outputs, in_chans=in_chans, **kwargs
-            )
+            model = timm.create_model(name, pretrained=pretrained, in_chans=in_chans, **kwargs)
     except Exception as error:
         if not pretrained or weights:
             raise
@@ -141,6 +163,15 @@ def create_timm_net(
             f"pass model.net.weights=PATH, or train from scratch with model.net.pretrained=false."
         ) from error
     if head is not None:
-        model = FeatureClassifier(model, num_classes, head=list(head), dropout=head_dropout)
-    apply_freeze(model, freeze)
+        width = model.num_features if features == "pooled" else model.num_classes
+        model = FeatureClassifier(
+            model,
+            num_classes,
+            head=list(head),
+            dropout=head_dropout,
+            extra_inputs=extra_inputs,
+            in_features=int(width),
+            extra_norm=extra_norm,
+        )
+    apply_freeze(model, freeze, freeze_bn_stats)
     return model
