@@ -111,13 +111,25 @@ class TestArtefactWriter(L.Callback):
         dataset = getattr(trainer.test_dataloaders, "dataset", None)
         paths = getattr(dataset, "paths", None)
         if paths is not None and self.misclassified:
-            samples = [dict(s, path=paths[s["index"]]) for s in self.misclassified]
             optional_artefact(
                 "misclassified.png",
                 lambda: write_misclassified_gallery(
-                    self.output_dir / "misclassified.png", samples, class_names, self.gallery_size
+                    self.output_dir / "misclassified.png",
+                    self._gallery_samples(dataset, paths),
+                    class_names,
+                    self.gallery_size,
+                    unit=getattr(dataset, "unit", "image"),
                 ),
             )
+
+    def _gallery_samples(self, dataset: Any, paths: list[str]) -> list[dict[str, Any]]:
+        """The misclassified samples with what to draw: the dataset's ``preview`` of the
+        sample where it has one (a clip's middle frame), else the source image file."""
+        preview = getattr(dataset, "preview", None)
+        return [
+            dict(s, path=paths[s["index"]], image=preview(s["index"]) if preview else None)
+            for s in self.misclassified
+        ]
 
     def _write_split(self, trainer: L.Trainer, pl_module: L.LightningModule, prefix: str) -> None:
         """The artefacts of another split evaluated in the test stage, named after it."""

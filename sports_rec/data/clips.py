@@ -56,7 +56,7 @@ def _integers(values: pd.Series, path: Path, column: str, key: str, first_line: 
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DatasetLayoutError(
             f"{path}, line {first_line + row}: {column!r} value {values.iloc[row]!r} is not an "
-            f"integer; check data.reader.{key}"
+            f"integer; check data.layout.{key}"
         )
     return numbers.to_numpy().astype(np.int64)
 
@@ -88,8 +88,8 @@ def read_frame_labels(label_path: str | Path, layout: ExerciseVideoLayout) -> np
         missing = [c for c in wanted if c not in columns]
         if missing:
             raise DatasetLayoutError(
-                f"{path}: header {columns} lacks {missing}. Set data.reader.label_frame_column "
-                "and data.reader.label_class_column to the header's names (now "
+                f"{path}: header {columns} lacks {missing}. Set data.layout.label_frame_column "
+                "and data.layout.label_class_column to the header's names (now "
                 f"{layout.label_frame_column!r}, {layout.label_class_column!r})."
             )
     else:
@@ -97,7 +97,7 @@ def read_frame_labels(label_path: str | Path, layout: ExerciseVideoLayout) -> np
         body, first_line = raw, 1
         if raw.shape[1] != len(columns):
             raise DatasetLayoutError(
-                f"{path}: {raw.shape[1]} columns and no header, but data.reader.label_columns "
+                f"{path}: {raw.shape[1]} columns and no header, but data.layout.label_columns "
                 f"names {len(columns)} ({columns}); set it to one name per column."
             )
     body = body.set_axis(columns, axis=1)
@@ -117,12 +117,12 @@ def read_frame_labels(label_path: str | Path, layout: ExerciseVideoLayout) -> np
         if base not in (0, 1):
             raise DatasetLayoutError(
                 f"{path}: frames start at {base}; cannot tell whether they count from 0 or 1. "
-                "Set data.reader.label_frame_base."
+                "Set data.layout.label_frame_base."
             )
     index = frames - base
     if (index < 0).any():
         raise DatasetLayoutError(
-            f"{path}: frame number {int(frames.min())} is below data.reader.label_frame_base={base}"
+            f"{path}: frame number {int(frames.min())} is below data.layout.label_frame_base={base}"
         )
     unique, counts = np.unique(index, return_counts=True)
     if (counts > 1).any():
@@ -135,7 +135,7 @@ def read_frame_labels(label_path: str | Path, layout: ExerciseVideoLayout) -> np
         raise DatasetLayoutError(
             f"{path}, line {first_line + row}: class {int(classes[row])} is neither background "
             f"({layout.background_label}) nor in 0..{layout.num_classes - 1}. Set "
-            "data.reader.num_classes, or data.reader.label_class_column if this is the wrong "
+            "data.layout.num_classes, or data.layout.label_class_column if this is the wrong "
             "column."
         )
     labels = np.full(int(index.max()) + 1, -1, dtype=np.int64)

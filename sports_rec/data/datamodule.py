@@ -74,6 +74,9 @@ class SportsDataModule(L.LightningDataModule):
         check_images: decode every image once at set-up and skip unreadable ones.
         synthetic: when given (a :class:`SyntheticSpec` as dict), ``root`` is generated
             on first use.
+        layout: a format's naming conventions (``data.layout``, e.g. the exercise-video
+            label and pose columns), read by both the reader and the dataset through
+            interpolation; kept here so the data config records them in one node.
         output_dir: run folder for the split and data reports (None: not written).
     """
 
@@ -103,6 +106,7 @@ class SportsDataModule(L.LightningDataModule):
         check_images: bool = True,
         max_side: int | None = None,
         synthetic: dict[str, Any] | None = None,
+        layout: dict[str, Any] | None = None,
         output_dir: str | None = None,
     ) -> None:
         super().__init__()
@@ -133,6 +137,7 @@ class SportsDataModule(L.LightningDataModule):
         self.check_images = check_images
         self.max_side = max_side or 2 * self.image_size
         self.synthetic = SyntheticSpec(**synthetic) if synthetic else None
+        self.layout = dict(layout or {})
         self.output_dir = output_dir
         self.index: IndexTable | None = None
         self.frames: dict[str, pd.DataFrame] = {}
@@ -191,16 +196,19 @@ class SportsDataModule(L.LightningDataModule):
             return
         index = self._index()
         frame = index.frame
+        self.skipped = dict(index.skipped)  # what the reader left out
         if self.check_images:
-            self.skipped = dataset_class(self._factory()).check_files(frame)
-            if self.skipped:
-                examples = ", ".join(repr(p) for p in list(self.skipped)[:3])
+            unreadable = dataset_class(self._factory()).check_files(frame)
+            if unreadable:
+                examples = ", ".join(repr(p) for p in list(unreadable)[:3])
                 log.warning(
-                    "%d unreadable image(s) skipped (listed in skipped_files.csv), e.g. %s",
-                    len(self.skipped),
+                    "%d unreadable %s(s) skipped (listed in skipped_files.csv), e.g. %s",
+                    len(unreadable),
+                    index.unit,
                     examples,
                 )
-                frame = frame[~frame["path"].isin(self.skipped)]
+                frame = frame[~frame["path"].isin(unreadable)]
+                self.skipped.update(unreadable)
         if self.rebalance is not None:
             target = self.rebalance.get("target", "median")
             seed = int(self.rebalance.get("seed", self.split_seed))
@@ -256,6 +264,8 @@ class SportsDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         self._ensure_splits()
+        if self.datasets:  # Lightning calls setup per stage; the datasets serve them all
+            return
         make = self._factory()
         self.datasets = {
             split: make(
@@ -266,6 +276,37 @@ class SportsDataModule(L.LightningDataModule):
             )
             for split in ("train", "valid", "test")
         }
+        self._write_dataset_reports()
+
+    def _write_dataset_reports(self) -> None:
+        """What the datasets made of the splits, for datasets that cut rows into several
+        samples (a video's clips): ``<unit>s.csv`` with every sample, and their counts per
+        split and class (plus e.g. downsampling) appended to ``data_report.txt``."""
+        if self.output_dir is None or global_rank() != 0:
+            return
+        tables = {s: getattr(d, "table", None) for s, d in self.datasets.items()}
+        if any(t is None for t in tables.values()):
+            return
+        out = Path(self.output_dir)
+        unit = getattr(self.datasets["train"], "unit", "sample")
+        names = dict(enumerate(self.class_names))
+        combined = pd.concat([t.assign(split=s) for s, t in tables.items()], ignore_index=True)
+        # the sample's own columns; what it shares with its source row is in splits.csv
+        shared = [c for c in self.frames["train"].columns if c not in ("path", "label", "split")]
+        combined = combined.drop(columns=[c for c in shared if c != "group"], errors="ignore")
+        combined.assign(class_name=combined["label"].map(names)).to_csv(
+            out / f"{unit}s.csv", index=False
+        )
+        lines = []
+        for split, dataset in self.datasets.items():
+            table = tables[split]
+            used = table[table["used"]] if "used" in table.columns else table
+            counts = used["label"].value_counts()
+            per_class = ", ".join(f"{names[i]}={int(counts[i])}" for i in sorted(counts.index))
+            lines.append(f"{split} {unit}s: {len(used)} ({per_class})")
+            lines += [f"{split}: {note}" for note in getattr(dataset, "notes", [])]
+        with (out / "data_report.txt").open("a") as report:
+            report.write("\n".join(lines) + "\n")
 
     def _write_reports(self, frame: pd.DataFrame) -> None:
         if self.output_dir is None or global_rank() != 0:
@@ -273,7 +314,8 @@ class SportsDataModule(L.LightningDataModule):
         out = Path(self.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         names = self._index().class_names
-        columns = [c for c in ("path", "label", "split", "group") if c in frame.columns]
+        described = ("path", "label", "split", "group", "num_frames", "fps", "width", "height")
+        columns = [c for c in described if c in frame.columns]
         frame[columns].assign(class_name=frame["label"].map(dict(enumerate(names)))).to_csv(
             out / "splits.csv", index=False
         )
@@ -285,15 +327,16 @@ class SportsDataModule(L.LightningDataModule):
                 f"rebalanced before splitting (data.rebalance={self.rebalance}): class counts "
                 f"{before} -> {after}"
             )
+        unit = self._index().unit
         for split, part in self.frames.items():
-            lines.append(f"{split}: {len(part)} samples")
+            lines.append(f"{split}: {len(part)} {unit}s")
         if self.val_split == "test":
             lines.append(
                 "validation = the test split (data.val_split=test): evaluated every epoch, as "
                 "the study did; a checkpoint or epoch chosen on it is chosen on the test set"
             )
         if self.skipped:
-            lines.append(f"skipped: {len(self.skipped)} unreadable file(s) (skipped_files.csv)")
+            lines.append(f"skipped: {len(self.skipped)} file(s) (skipped_files.csv)")
             lines += [f"  {path}: {reason}" for path, reason in self.skipped.items()]
         (out / "data_report.txt").write_text("\n".join(lines) + "\n")
         if self.skipped:

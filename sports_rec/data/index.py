@@ -45,13 +45,17 @@ class IndexTable:
     """Samples of one dataset plus its ordered class vocabulary.
 
     ``notes`` collects human-readable findings of the reader (mismatch counts, skipped
-    files) so the datamodule can print them and save them beside the run.
+    files) so the datamodule can print them and save them beside the run. ``skipped`` maps
+    the files a reader left out to the reason (listed in ``skipped_files.csv``); ``unit``
+    names what a row is (``image``, ``video`` ...), for messages and reports.
     """
 
     frame: pd.DataFrame
     class_names: list[str]
     root: str = ""
     notes: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    unit: str = "sample"
 
     def __post_init__(self) -> None:
         missing = [c for c in REQUIRED_COLUMNS if c not in self.frame.columns]
@@ -81,7 +85,7 @@ class IndexTable:
         return [int(counts.get(i, 0)) for i in range(self.num_classes)]
 
     def summary(self) -> str:
-        parts = [f"{len(self.frame)} samples, {self.num_classes} classes"]
+        parts = [f"{len(self.frame)} {self.unit}s, {self.num_classes} classes"]
         for split in SPLITS:
             n = int((self.frame["split"] == split).sum())
             if n:

@@ -69,8 +69,8 @@ def check_pose_header(
         raise DatasetLayoutError(
             f"{path}: pose CSV lacks the column(s) {shown}.\n"
             f"Found columns: {', '.join(map(str, columns))}.\n"
-            "Set data.reader.pose_frame_column, data.reader.pose_joints, "
-            "data.reader.pose_coords or data.reader.pose_column_pattern to match the file "
+            "Set data.layout.pose_frame_column, data.layout.pose_joints, "
+            "data.layout.pose_coords or data.layout.pose_column_pattern to match the file "
             f"(now: frame column {layout.pose_frame_column!r}, pattern "
             f"{layout.pose_column_pattern!r}, coords {list(layout.pose_coords)})."
         )
@@ -97,7 +97,7 @@ def read_pose_csv(path: str | Path, layout: ExerciseVideoLayout, num_frames: int
         raise DatasetLayoutError(
             f"{path}, line {line}: frame number "
             f"{table[layout.pose_frame_column].iloc[line - 2]!r} is not a number "
-            f"(column data.reader.pose_frame_column={layout.pose_frame_column!r})"
+            f"(column data.layout.pose_frame_column={layout.pose_frame_column!r})"
         )
     values = (
         table[pose_column_names(layout)]
@@ -197,7 +197,7 @@ def load_mask_frames(
         raise DatasetLayoutError(
             f"{mask_dir}: no mask file for frame(s) {describe_frames(missing)} "
             f"(expected e.g. '{mask_file_names(layout, missing[:1])[0]}').\n"
-            "Set data.reader.mask_pattern / data.reader.mask_frame_base to the naming of "
+            "Set data.layout.mask_pattern / data.layout.mask_frame_base to the naming of "
             f"the mask files (now {layout.mask_pattern!r}, base {layout.mask_frame_base}), "
             "or train without masks."
         )

@@ -267,3 +267,50 @@ class TimmTransform:
 
     def __repr__(self) -> str:
         return f"TimmTransform(grayscale={self.grayscale}, augment={self.augment})"
+
+
+def video_transforms(
+    train: bool,
+    hflip: float = 0.5,
+    rotation: float = 10.0,
+    color_jitter: Mapping[str, float] | None = None,
+    mean: Sequence[float] | None = IMAGENET_MEAN,
+    std: Sequence[float] | None = IMAGENET_STD,
+) -> v2.Compose:
+    """Clip pipeline on ``tv_tensors.Video`` ``[T, C, H, W]`` floats in 0-1 (study 004).
+
+    The clip dataset has already resized the frames to the training size (and applied masks
+    and skeleton attention), so this only augments and normalises. Every random parameter
+    is drawn once per call, i.e. once per clip: the 16 frames are flipped, rotated and
+    jittered alike, so the motion between frames is the data's, not the augmentation's.
+    Rotation fills the corners with 0, the value masked background already has.
+
+    Args:
+        train: augment (flip, rotation, colour jitter) or only normalise (evaluation).
+        hflip: horizontal flip probability.
+        rotation: largest rotation in degrees (uniform in ``[-rotation, rotation]``).
+        color_jitter: ``{brightness, contrast, saturation, hue}`` strengths (torchvision's
+            meaning); None or all 0 disables it.
+        mean, std: per-channel normalisation (null in the config: the net's, ImageNet for a
+            net trained from scratch).
+    """
+    _check_stats(mean, std)
+    steps: list[v2.Transform] = [v2.ToDtype(torch.float32, scale=True)]
+    if train:
+        if hflip > 0:
+            steps.append(v2.RandomHorizontalFlip(hflip))
+        if rotation > 0:
+            steps.append(
+                v2.RandomRotation(float(rotation), interpolation=v2.InterpolationMode.BILINEAR)
+            )
+        jitter = {k: float(v) for k, v in (color_jitter or {}).items()}
+        unknown = set(jitter) - {"brightness", "contrast", "saturation", "hue"}
+        if unknown:
+            raise ConfigError(
+                f"transforms color_jitter accepts brightness, contrast, saturation and hue; "
+                f"got {sorted(unknown)}"
+            )
+        if any(jitter.values()):
+            steps.append(v2.ColorJitter(**jitter))
+    steps.append(v2.Normalize(list(mean), list(std)))
+    return v2.Compose(steps)

@@ -20,6 +20,7 @@ import torch.nn as nn
 from hydra.utils import instantiate
 from timm.optim import param_groups_weight_decay
 from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassConfusionMatrix
 
 from sports_rec.models.inputs import input_sizes, metadata_input_spec
 from sports_rec.models.metrics import per_class_metrics, summary_metrics
@@ -75,6 +76,11 @@ class Classifier(L.LightningModule):
             {f"{stage}_": summary_metrics(num_classes, top_k) for stage in STAGES}
         )
         self.losses = nn.ModuleDict({f"{stage}_": MeanMetric() for stage in STAGES})
+        # Confusion matrices of every training and validation epoch, read (and reset) by
+        # the per-class accuracy callback: per-class accuracy over epochs (study 004).
+        self.epoch_confusion = nn.ModuleDict(
+            {f"{stage}_": MulticlassConfusionMatrix(num_classes) for stage in ("train", "val")}
+        )
         self.test_details = per_class_metrics(num_classes)
         self.test_results: dict[str, torch.Tensor] = {}
         # The epoch whose end the current weights are from (None: not trained yet); recorded
@@ -109,6 +115,8 @@ class Classifier(L.LightningModule):
         mean_loss, metrics = self.losses[f"{stage}_"], self.metrics[f"{stage}_"]
         mean_loss.update(loss.detach(), weight=labels.shape[0])
         metrics.update(logits.detach(), labels)
+        if f"{stage}_" in self.epoch_confusion:
+            self.epoch_confusion[f"{stage}_"].update(logits.detach(), labels)
         name = self.test_prefix if stage == "test" else stage
         self.log(
             f"{name}/loss",
@@ -175,6 +183,13 @@ class Classifier(L.LightningModule):
             self.log(
                 f"{self.test_prefix}/{name}_macro",
                 self.test_results[f"{name}_macro"],
+                sync_dist=False,
+            )
+            # The mean over *all* classes, a class without test samples (and never
+            # predicted) counting as 0: how study 004 averages ("Mean Precision" etc.).
+            self.log(
+                f"{self.test_prefix}/{name}_mean_all_classes",
+                self.test_results[name].float().mean(),
                 sync_dist=False,
             )
 

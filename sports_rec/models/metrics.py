@@ -7,7 +7,11 @@ matrix, from which the artefact writer derives support.
 
 Macro averages are torchmetrics' own (``average="macro"``): a class with no test sample
 that is never predicted either is left out of the mean, where a plain mean of the
-per-class values would count it as 0. ``per_class.csv`` marks such classes.
+per-class values would count it as 0. ``per_class.csv`` marks such classes. The classifier
+logs that plain mean too, labelled ``{precision,recall,f1}_mean_all_classes``: study 004's
+"Mean Precision/Recall/F1" divide by all 17 classes although class 0 has no test clip
+(its Mean Recall 60.87 % beside its Mean Class Accuracy 64.68 %, the mean over the present
+classes), so a comparison with it needs that reading.
 """
 
 from __future__ import annotations

@@ -108,9 +108,11 @@ def write_misclassified_gallery(
     samples: Sequence[Mapping],
     class_names: Sequence[str],
     max_images: int = 32,
+    unit: str = "image",
 ) -> int:
-    """Grid of misclassified images; each sample has ``path``, ``true``, ``pred``,
-    ``confidence``. Returns the number of images drawn (0 writes no file)."""
+    """Grid of misclassified samples; each has ``true``, ``pred``, ``confidence`` and either
+    ``image`` (a PIL image: what a dataset's ``preview`` shows, e.g. a clip's middle frame)
+    or ``path`` (an image file). Returns the number drawn (0 writes no file)."""
     samples = list(samples)[:max_images]
     if not samples:
         return 0
@@ -121,7 +123,8 @@ def write_misclassified_gallery(
         ax.axis("off")
     for ax, sample in zip(axes.flat, samples, strict=False):
         try:
-            ax.imshow(load_image(sample["path"], max_side=160))
+            image = sample.get("image")
+            ax.imshow(image if image is not None else load_image(sample["path"], max_side=160))
         except ImageDecodeError:
             ax.text(0.5, 0.5, "unreadable", ha="center", va="center")
         ax.set_title(
@@ -129,7 +132,7 @@ def write_misclassified_gallery(
             f" ({sample['confidence']:.2f})",
             fontsize=7,
         )
-    fig.suptitle("Misclassified test images")
+    fig.suptitle(f"Misclassified test {unit}s")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

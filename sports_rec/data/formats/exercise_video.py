@@ -1,7 +1,7 @@
 """Reader for frame-labelled exercise videos (study 004's layout; public source unknown).
 
 Layout (every name below is a field of :class:`ExerciseVideoLayout`, settable as
-``data.reader.<field>``)::
+``data.layout.<field>``)::
 
   <root>/dataset/anon/<subject>.mp4                       one video per subject
   <root>/dataset/mask/<subject>/<frame:06d>.png           person masks (optional)
@@ -34,12 +34,14 @@ split.csv subject without a video        noted
 nothing usable                           error with the expected layout
 ======================================  =================================================
 
-Skipped videos are listed in ``VideoIndexTable.skipped`` (path -> reason) and in ``notes``.
+Skipped videos are listed in ``VideoIndexTable.skipped`` (path -> reason; the run writes them to
+``skipped_files.csv`` and ``data_report.txt``) and counted in ``notes``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,7 +89,7 @@ class ExerciseVideoLayout:
 
     The study does not publish its source, so the label columns, split.csv columns, mask
     names and pose CSV columns are conventions chosen here; each can be overridden from the
-    data config (``data.reader.<field>=...``).
+    data config (``data.layout.<field>=...``).
 
     Attributes:
         video_dir, video_suffix: where the subject videos are (``<subject><suffix>``).
@@ -109,6 +111,8 @@ class ExerciseVideoLayout:
             joints in YOLO-pose order as ``<joint>_x, <joint>_y, <joint>_conf`` in pixels.
         num_classes: exercise classes (ids ``0..num_classes-1``).
         class_names: their names; default ``"0"`` .. ``"<num_classes - 1>"``.
+        background: what a clip of background frames becomes: ``exclude`` (dropped) or
+            ``class`` (an extra class ``background``, id ``num_classes``).
     """
 
     video_dir: str = "dataset/anon"
@@ -135,23 +139,28 @@ class ExerciseVideoLayout:
     pose_frame_base: int = 0
     num_classes: int = 17
     class_names: tuple[str, ...] | None = None
+    background: str = "exclude"
 
     def __post_init__(self) -> None:
+        if self.background not in ("exclude", "class"):
+            raise ConfigError(
+                f"data.layout.background must be exclude or class, got {self.background!r}"
+            )
         if self.num_classes < 1:
-            raise ConfigError(f"data.reader.num_classes must be >= 1, got {self.num_classes}")
+            raise ConfigError(f"data.layout.num_classes must be >= 1, got {self.num_classes}")
         if self.class_names is not None and len(self.class_names) != self.num_classes:
             raise ConfigError(
-                f"data.reader.class_names has {len(self.class_names)} names but "
-                f"data.reader.num_classes is {self.num_classes}"
+                f"data.layout.class_names has {len(self.class_names)} names but "
+                f"data.layout.num_classes is {self.num_classes}"
             )
         if len(self.pose_coords) != 3:
             raise ConfigError(
-                "data.reader.pose_coords must name 3 columns per joint (x, y, confidence), "
+                "data.layout.pose_coords must name 3 columns per joint (x, y, confidence), "
                 f"got {list(self.pose_coords)}"
             )
         if 0 <= self.background_label < self.num_classes:
             raise ConfigError(
-                f"data.reader.background_label={self.background_label} collides with a class id"
+                f"data.layout.background_label={self.background_label} collides with a class id"
             )
 
     @classmethod
@@ -161,7 +170,8 @@ class ExerciseVideoLayout:
         unknown = sorted(set(options) - set(known))
         if unknown:
             raise ConfigError(
-                f"unknown exercise_video reader option(s) {unknown}; accepted: {sorted(known)}"
+                f"unknown data.layout option(s) {unknown} for exercise_video; "
+                f"accepted: {sorted(known)}"
             )
         values = {
             key: tuple(str(v) for v in value)
@@ -172,11 +182,13 @@ class ExerciseVideoLayout:
         return cls(**values)
 
     def names(self) -> list[str]:
-        return (
+        """The class names, ``background`` last when background clips are a class."""
+        names = (
             list(self.class_names)
             if self.class_names
             else [str(i) for i in range(self.num_classes)]
         )
+        return [*names, "background"] if self.background == "class" else names
 
     def label_path(self, root: Path, subject: str) -> Path:
         return root / self.label_dir / f"{subject}{self.label_suffix}"
@@ -190,13 +202,13 @@ class ExerciseVideoLayout:
 
 @dataclass
 class VideoIndexTable(IndexTable):
-    """An index of whole videos, with the videos left out and the layout that read them.
+    """An index of whole videos, with the layout that read them.
 
-    ``skipped`` maps each left-out file to the reason; ``layout`` is what the clip, pose
+    ``skipped`` maps each left-out video to the reason; ``layout`` is what the clip, pose
     and mask loaders need to read the per-frame files the rows point to.
     """
 
-    skipped: dict[str, str] = field(default_factory=dict)
+    unit: str = "video"
     layout: ExerciseVideoLayout = field(default_factory=ExerciseVideoLayout)
 
 
@@ -207,7 +219,7 @@ def read_split_file(root: Path, layout: ExerciseVideoLayout) -> dict[str, str]:
         raise DatasetLayoutError(
             f"split file not found: '{path}'. Write it with the columns "
             f"'{layout.split_subject_column},{layout.split_column}' (one row per subject, "
-            "split train or test), or set data.reader.split_file.\n"
+            "split train or test), or set data.layout.split_file.\n"
             f"Expected layout:\n{EXPECTED_LAYOUT}"
         )
     try:
@@ -229,8 +241,8 @@ def read_split_file(root: Path, layout: ExerciseVideoLayout) -> dict[str, str]:
         raise DatasetLayoutError(
             f"{path}: first row {first} is neither a header with "
             f"'{layout.split_subject_column}' and '{layout.split_column}' nor a "
-            "'<subject>,<split>' row. Set data.reader.split_subject_column and "
-            "data.reader.split_column to the header's names."
+            "'<subject>,<split>' row. Set data.layout.split_subject_column and "
+            "data.layout.split_column to the header's names."
         )
     splits: dict[str, str] = {}
     for offset, (subject, split) in enumerate(body.itertuples(index=False, name=None)):
@@ -332,6 +344,7 @@ def read_exercise_video(
     require_poses: bool = False,
     label_length_tolerance: int = 5,
     video_backend: str = "decord",
+    layout: Mapping[str, object] | None = None,
     **layout_options: object,
 ) -> VideoIndexTable:
     """Index the subject videos under ``root``: one row per usable video.
@@ -346,13 +359,14 @@ def read_exercise_video(
             video that is cut to the shorter (decoders and labelling tools often disagree by
             a frame or two); a larger one means the label file belongs elsewhere: skipped.
         video_backend: decoder that probes the videos (``sports_rec.data.video_io``).
-        **layout_options: fields of :class:`ExerciseVideoLayout`.
+        layout: fields of :class:`ExerciseVideoLayout` (``data.layout``, shared with the
+            clip dataset); ``**layout_options`` are merged on top.
 
     Columns: ``path, label, split, group`` (= subject), ``label_path, mask_dir, pose_path``
     (None when absent), ``num_frames`` (usable frames: the video's, or fewer when its labels
     end earlier), ``fps, width, height`` (as probed).
     """
-    layout = ExerciseVideoLayout.from_options(**layout_options)
+    layout = ExerciseVideoLayout.from_options(**{**dict(layout or {}), **layout_options})
     root = require_dir(Path(root).expanduser(), "exercise_video root", EXPECTED_LAYOUT, FORMAT)
     video_dir = require_dir(root / layout.video_dir, "video folder", EXPECTED_LAYOUT, FORMAT)
     require_dir(root / layout.label_dir, "label folder", EXPECTED_LAYOUT, FORMAT)
@@ -388,8 +402,7 @@ def read_exercise_video(
             + ", ".join(without_video[:10])
         )
     if skipped:
-        notes.append(f"{root}: {len(skipped)} video(s) skipped")
-        notes.extend(f"skipped {path}: {reason}" for path, reason in skipped.items())
+        notes.append(f"{root}: {len(skipped)} video(s) skipped (listed in skipped_files.csv)")
         for path, reason in skipped.items():
             log.warning("skipped %s: %s", path, reason)
     columns = ["path", "label", "split", "group", "label_path", "mask_dir", "pose_path",
