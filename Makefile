@@ -2,7 +2,7 @@
 #   make train   - create .venv if missing, install, run the embedded default job
 #   make test    - create .venv if missing, install, run the test suite
 # Study tables (README "Reproducing the studies"):
-#   make table-sports100|table-sports-balls|table-workout|table-infiniteform DATA_ROOT=DIR [ARGS="..."]
+#   make table-sports100|table-sports-balls|table-workout|table-infiniteform|table-video DATA_ROOT=DIR [ARGS="..."]
 #   make tables SMOKE=1        - every table on synthetic data at tiny size
 PYTHON ?= python3
 VENV   ?= .venv
@@ -15,7 +15,7 @@ SMOKE  ?=
 TABLES_OUT ?= multirun/tables/$(shell date +%Y-%m-%d_%H-%M-%S)
 TABLE  = $(BIN)/python -m sports_rec.tables $(if $(SMOKE),--smoke,--data-root "$(DATA_ROOT)")
 
-.PHONY: install train test lint format clean-runs tables table-sports100 table-sports-balls table-workout table-infiniteform
+.PHONY: install train test lint format clean-runs tables table-sports100 table-sports-balls table-workout table-infiniteform table-video
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,13 +43,17 @@ table-workout: $(STAMP)
 table-infiniteform: $(STAMP)
 	$(TABLE) infiniteform --out $(TABLES_OUT)/infiniteform -- $(ARGS)
 
+table-video: $(STAMP)
+	$(TABLE) exercise_video --out $(TABLES_OUT)/exercise_video -- $(ARGS)
+
 # every table (one DATA_ROOT cannot serve several datasets: use SMOKE=1, or the targets above)
 tables: $(STAMP)
-	$(if $(SMOKE),,$(error make tables runs the three studies on synthetic data: add SMOKE=1, or run each table-* with its DATA_ROOT))
+	$(if $(SMOKE),,$(error make tables runs every study on synthetic data: add SMOKE=1, or run each table-* with its DATA_ROOT))
 	$(TABLE) sports100 --out $(TABLES_OUT)/sports100 -- $(ARGS)
 	$(TABLE) sports_balls --out $(TABLES_OUT)/sports_balls -- $(ARGS)
 	$(TABLE) workout --out $(TABLES_OUT)/workout -- $(ARGS)
 	$(TABLE) infiniteform --out $(TABLES_OUT)/infiniteform -- $(ARGS)
+	$(TABLE) exercise_video --out $(TABLES_OUT)/exercise_video -- $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check sports_rec tests benchmarks

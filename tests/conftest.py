@@ -154,3 +154,40 @@ def read_json(path: Path) -> dict:
 def _clear_hydra() -> Iterator[None]:
     yield
     GlobalHydra.instance().clear()
+
+
+# The exercise-video stand-in at its default size with a narrow C3D (width 8, 32 px frames).
+VIDEO_DATA = [
+    "data=synthetic_exercise_video",
+    "model=c3d",
+    "model.net.width=8",
+    "transforms=video",
+    "data.num_workers=0",
+]
+
+
+@pytest.fixture(scope="session")
+def trained_video_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One short real training run of a narrow C3D on the synthetic exercise videos, shared
+    by the video tests (pipeline, timeline, explain): ``{"cfg", "dir", "metrics", "root"}``."""
+    from sports_rec.train import train
+
+    root = tmp_path_factory.mktemp("video_run")
+    out = root / "run"
+    cfg = compose_config(
+        "train",
+        [
+            f"paths.data_dir={root / 'data'}",
+            *VIDEO_DATA,
+            "trainer.max_epochs=8",
+            "optimizer.lr=0.002",
+            "sampler=weighted",
+            "trainer.accelerator=cpu",
+            "print_config=false",
+            "logger=csv",
+        ],
+        out,
+        root,
+    )
+    metrics = train(cfg)
+    return {"cfg": cfg, "dir": out, "metrics": metrics, "root": root}

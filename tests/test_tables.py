@@ -53,8 +53,10 @@ def test_smoke_table_has_a_row_per_job_beside_the_published_numbers(
     report = tables[study] / "report"
     table = pd.read_csv(report / "report.csv")
     # sports100: 5 recipes; sports balls: 2 recipes x 2 readings; workout: 2 recipes + 1
-    # reading; infiniteform: the baseline and models 1-6
-    expected_jobs = {"sports100": 5, "sports_balls": 4, "workout": 3, "infiniteform": 7}[study]
+    # reading; infiniteform: the baseline and models 1-6; exercise video: 5 C3D recipes
+    expected_jobs = {
+        "sports100": 5, "sports_balls": 4, "workout": 3, "infiniteform": 7, "exercise_video": 5
+    }[study]  # fmt: skip
     assert len(table) == len(jobs(tables[study])) == expected_jobs
     assert (table["status"] == "completed").all()
     published = read_published(PROJECT_ROOT / STUDIES[study].published)
@@ -172,6 +174,55 @@ def test_infiniteform_recipes_are_the_studys_seven_models(tables: dict[str, Path
         assert spec["keypoints"] == [51]
         info = json.loads((found[name] / "run_info.json").read_text())
         assert info["val_is_test"] is True and info["trainable_params"] < info["params"]
+
+
+def test_exercise_video_recipes_are_the_studys_pipeline(tables: dict[str, Path]) -> None:
+    found = {key.split("/")[-1]: job for key, job in jobs(tables["exercise_video"]).items()}
+    assert set(found) == {"c3d_baseline", "c3d_downsample", "c3d_masks", "c3d_skeleton",
+                          "c3d_all"}  # fmt: skip
+    additions = {
+        "c3d_baseline": (None, False, False),
+        "c3d_downsample": (1, False, False),
+        "c3d_masks": (None, True, False),
+        "c3d_skeleton": (None, False, True),
+        "c3d_all": (1, True, True),
+    }
+    for name, (downsample, masks, skeleton) in additions.items():
+        job = found[name]
+        h = hparams(job)
+        dataset = h["metadata"]["data"]["dataset"]
+        assert (dataset["downsample"], dataset["use_masks"], dataset["skeleton_attention"]) == (
+            downsample,
+            masks,
+            skeleton,
+        )
+        assert (dataset["clip_len"], dataset["train_stride"], dataset["eval_stride"]) == (16, 8, 16)
+        assert h["net"]["_target_"].endswith("C3D")
+        assert (h["loss"]["gamma"], h["loss"]["class_weights"]) == (2.0, "auto")
+        assert h["optimizer"]["_target_"] == "torch.optim.AdamW"
+        assert (h["optimizer"]["lr"], h["optimizer"]["weight_decay"]) == (1e-4, 1e-5)
+        plateau = h["scheduler"]["scheduler"]
+        assert (plateau["factor"], plateau["patience"], plateau["min_lr"]) == (0.5, 5, 1e-7)
+        assert h["scheduler"]["monitor"] == "val/loss"
+        cfg = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())
+        assert (cfg["trainer"]["gradient_clip_val"], cfg["seed"]) == (1.0, 42)
+        assert cfg["sampler"]["strategy"] == "weighted"
+        stopping = cfg["callbacks"]["early_stopping"]
+        assert (stopping["monitor"], stopping["patience"], stopping["min_delta"]) == (
+            "val/acc",
+            10,
+            0.001,
+        )
+        periodic = cfg["callbacks"]["model_checkpoint_every"]
+        assert (periodic["every_n_epochs"], periodic["save_top_k"]) == (10, 3)
+        report = (job / "data_report.txt").read_text()
+        assert ("downsampled once" in report) == (downsample is not None)
+        clips = pd.read_csv(job / "clips.csv")
+        assert set(clips["split"]) == {"train", "valid", "test"}
+        assert (clips["used"] == False).any() == (downsample is not None)  # noqa: E712
+        assert (job / "per_class_accuracy.csv").is_file()
+        info = json.loads((job / "run_info.json").read_text())
+        assert info["val_is_test"] is True
 
 
 def test_a_table_without_data_names_the_layout_and_the_download(tmp_path: Path) -> None:

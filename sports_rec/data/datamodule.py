@@ -237,18 +237,21 @@ class SportsDataModule(L.LightningDataModule):
                 100 * self.val_fraction,
                 self.split_seed,
             )
+        frames = {}
         for split in ("train", "valid", "test"):
             source = "test" if split == "valid" and self.val_split == "test" else split
-            part = frame[frame["split"] == source].reset_index(drop=True)
-            if part.empty:
-                raise EmptySplitError(
-                    f"{self.name} at {self.root}: the '{split}' split is empty after splitting "
-                    f"({index.summary()}{self._skipped_summary()}). Add data, or give that "
-                    "split a share: data.split_fractions (rows without a split on disk) or "
-                    "data.val_fraction (validation carved from train)."
-                )
-            self.frames[split] = part
-        self._write_reports(frame)
+            frames[split] = frame[frame["split"] == source].reset_index(drop=True)
+        self._write_reports(frame, frames)  # also when a split is empty: it lists the skips
+        empty = [s for s, part in frames.items() if part.empty]
+        if empty:
+            source = "test" if empty[0] == "valid" and self.val_split == "test" else empty[0]
+            raise EmptySplitError(
+                f"{self.name} at {self.root}: the '{source}' split is empty after splitting "
+                f"({index.summary()}{self._skipped_summary()}). Add data, or give that "
+                "split a share: data.split_fractions (rows without a split on disk) or "
+                "data.val_fraction (validation carved from train)."
+            )
+        self.frames = frames
 
     def _factory(self) -> Callable[..., Dataset]:
         """The dataset factory: the configured one, or images decoded as configured here
@@ -308,7 +311,7 @@ class SportsDataModule(L.LightningDataModule):
         with (out / "data_report.txt").open("a") as report:
             report.write("\n".join(lines) + "\n")
 
-    def _write_reports(self, frame: pd.DataFrame) -> None:
+    def _write_reports(self, frame: pd.DataFrame, frames: dict[str, pd.DataFrame]) -> None:
         if self.output_dir is None or global_rank() != 0:
             return
         out = Path(self.output_dir)
@@ -328,7 +331,7 @@ class SportsDataModule(L.LightningDataModule):
                 f"{before} -> {after}"
             )
         unit = self._index().unit
-        for split, part in self.frames.items():
+        for split, part in frames.items():
             lines.append(f"{split}: {len(part)} {unit}s")
         if self.val_split == "test":
             lines.append(
@@ -345,7 +348,7 @@ class SportsDataModule(L.LightningDataModule):
             ).to_csv(out / "skipped_files.csv", index=False)
 
     def _skipped_summary(self) -> str:
-        return f"; {len(self.skipped)} unreadable file(s) skipped" if self.skipped else ""
+        return f"; {len(self.skipped)} file(s) skipped" if self.skipped else ""
 
     # ----------------------------------------------------------------------- loaders
     def _world(self) -> tuple[int, int]:
@@ -371,6 +374,11 @@ class SportsDataModule(L.LightningDataModule):
             )
         return self.global_batch_size // world
 
+    def _pin_memory(self) -> bool:
+        """``pin_memory`` where it helps: page-locked batches speed up copies to a GPU; on a
+        CPU-only run PyTorch only warns about them."""
+        return bool(self.pin_memory) and torch.cuda.is_available()
+
     def _eval_sampler(self, split: str) -> Sampler | None:
         world, rank = self._world()
         if world == 1:
@@ -384,7 +392,7 @@ class SportsDataModule(L.LightningDataModule):
             self.datasets[split],
             batch_size=batch_size,
             num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
+            pin_memory=self._pin_memory(),
             persistent_workers=self.num_workers > 0,
             **kwargs,
         )
@@ -426,7 +434,7 @@ class SportsDataModule(L.LightningDataModule):
             dataset,
             batch_size=self.eval_batch_size,
             num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
+            pin_memory=self._pin_memory(),
             sampler=sampler,
         )
 

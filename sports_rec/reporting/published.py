@@ -100,6 +100,10 @@ _VOCABULARY: tuple[Metric, ...] = (
     Metric("test_precision_macro", "macro P", "test", "test/precision_macro"),
     Metric("test_recall_macro", "macro R", "test", "test/recall_macro"),
     Metric("test_f1_macro", "macro F1", "test", "test/f1_macro"),
+    # the plain mean over every class, absent ones counting 0 (study 004's "Mean Precision")
+    Metric("test_precision_mean_all", "mean P (all)", "test", "test/precision_mean_all_classes"),
+    Metric("test_recall_mean_all", "mean R (all)", "test", "test/recall_mean_all_classes"),
+    Metric("test_f1_mean_all", "mean F1 (all)", "test", "test/f1_mean_all_classes"),
     Metric("test_loss", "test loss", "test", "test/loss"),
     Metric("val_accuracy", "val acc", "epoch", "val/acc"),
     Metric("val_accuracy_lower_bound", "val acc", "epoch", "val/acc", lower_bound=True),

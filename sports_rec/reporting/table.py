@@ -63,6 +63,9 @@ TEST_METRICS: tuple[str, ...] = (
 )
 #: Run columns that appear only when a published value needs them beside it.
 ON_DEMAND_METRICS: tuple[str, ...] = (
+    "test_precision_mean_all",
+    "test_recall_mean_all",
+    "test_f1_mean_all",
     "test_loss",
     "val_accuracy",
     "val_loss",
