@@ -19,6 +19,7 @@ from sports_rec.data.video_io import (
     BackendUnavailableError,
     VideoDecodeError,
     VideoInfo,
+    VideoWriter,
     available_backends,
     get_backend,
     iter_frames,
@@ -135,6 +136,26 @@ def test_write_video_keeps_odd_sizes(tmp_path: Path, shape: tuple[int, int]) -> 
     assert probe_video(path) == VideoInfo(8, 12.5, shape[1], shape[0])
     assert read_frames(path, [7]).shape == (1, *shape, 3)
     assert [p.name for p in tmp_path.iterdir()] == ["odd.mp4"]  # no staging file left
+
+
+def test_video_writer_streams_chunks_and_leaves_nothing_on_error(tmp_path: Path) -> None:
+    frames = coded_frames(FRAMES)
+    with VideoWriter(tmp_path / "streamed.mp4", 25.0) as writer:
+        for start in range(0, FRAMES, 16):  # chunks of 16, 16 and 8 frames
+            writer.write(frames[start : start + 16])
+        writer.write(frames[0])  # a single frame is one more
+    path = tmp_path / "streamed.mp4"
+    assert writer.frames_written == FRAMES + 1 and probe_video(path).num_frames == FRAMES + 1
+    assert frame_numbers(read_frames(path, [0, 17, 39, 40])) == [0, 17, 39, 0]
+    broken = VideoWriter(tmp_path / "broken.mp4", 25.0)
+    with pytest.raises(VideoDecodeError, match="same height and width"), broken as writer:
+        writer.write(frames[:4])
+        writer.write(coded_frames(2, 50, 96))
+    interrupted = VideoWriter(tmp_path / "interrupted.mp4", 25.0)
+    with pytest.raises(RuntimeError, match="interrupted"), interrupted as writer:
+        writer.write(frames[:4])
+        raise RuntimeError("interrupted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["streamed.mp4"]
 
 
 def test_mpeg4_fallback_pads_odd_sizes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,8 +1,9 @@
 """Decoding and writing videos: one interface, several decoders behind it.
 
-The rest of the project only calls :func:`probe_video`, :func:`read_frames` and
-:func:`write_video`; which library decodes is a string (``backend=``), so a machine where one
-library is missing or misbehaves can switch without touching the readers.
+The rest of the project only calls :func:`probe_video`, :func:`read_frames`,
+:func:`iter_frames`, :func:`write_video` and :class:`VideoWriter`; which library decodes is
+a string (``backend=``), so a machine where one library is missing or misbehaves can switch
+without touching the readers.
 
 * ``decord`` (default): fast random access (it seeks to the nearest key frame and decodes
   forward), bundles its own FFmpeg.
@@ -544,6 +545,105 @@ def _encoder() -> str:
     raise VideoDecodeError("this PyAV build has neither the libx264 nor the mpeg4 encoder")
 
 
+class VideoWriter:
+    """Write uint8 RGB frames to an mp4 one chunk at a time (any length, flat memory).
+
+    ``with VideoWriter(path, fps) as out: out.write(frames)`` - the frame size is fixed by the
+    first chunk. The file is written under a temporary name in the same folder and renamed
+    when the block ends without an error, so a reader never sees a half-written video (an
+    error leaves nothing behind). H.264 (libx264) is used when available, else MPEG-4
+    part 2. ``quality`` is x264's CRF (lower is better; 18 is visually lossless);
+    ``lossless=True`` encodes with CRF 0 in 4:4:4, which tests use to compare decoders pixel
+    by pixel. Odd widths and heights are kept: 4:2:0 chroma needs even sizes, so those
+    videos are encoded in 4:4:4 (libx264) or padded by one edge pixel (mpeg4, 4:2:0 only).
+    """
+
+    def __init__(
+        self, path: str | Path, fps: float, quality: int = 18, lossless: bool = False
+    ) -> None:
+        self.path = Path(path)
+        self.fps = fps
+        self.quality = quality
+        self.lossless = lossless
+        self.frames_written = 0
+        self._container: Any = None
+        self._stream: Any = None
+        self._pad: tuple[int, int] = (0, 0)
+        self._staging: Path | None = None
+
+    def __enter__(self) -> VideoWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._staging = staging_file(self.path)
+        return self
+
+    def _open(self, height: int, width: int) -> None:
+        import av
+
+        codec = _encoder()
+        odd = height % 2 or width % 2
+        options: dict[str, str]
+        if codec == "libx264":
+            pix_fmt = "yuv444p" if odd or self.lossless else "yuv420p"
+            options = {"crf": "0" if self.lossless else str(self.quality), "preset": "medium"}
+        else:
+            pix_fmt = "yuv420p"
+            self._pad = (height % 2, width % 2)
+            options = {"qscale": "1" if self.lossless else "3"}
+        rate = Fraction(self.fps).limit_denominator(1001)
+        self._container = av.open(str(self._staging), mode="w", format="mp4")
+        stream = self._container.add_stream(codec, rate=rate, options=options)
+        stream.width, stream.height = width + self._pad[1], height + self._pad[0]
+        stream.pix_fmt = pix_fmt
+        if codec == "mpeg4":
+            stream.codec_context.qscale = int(options["qscale"])
+        self._stream = stream
+        self._size = (height, width)
+
+    def write(self, frames: np.ndarray | Sequence[np.ndarray]) -> None:
+        """Append frames ``[T, H, W, 3]`` (or one ``[H, W, 3]``), uint8 RGB."""
+        import av
+
+        array = np.asarray(frames if isinstance(frames, np.ndarray) else np.stack(list(frames)))
+        if array.ndim == 3:
+            array = array[None]
+        if array.ndim != 4 or array.shape[-1] != 3 or array.dtype != np.uint8 or not len(array):
+            raise VideoDecodeError(
+                self.path,
+                "frames must be a non-empty uint8 array [T, H, W, 3], got "
+                f"{array.dtype} {array.shape}",
+                hint="Convert with np.asarray(frames, dtype=np.uint8) in RGB order.",
+            )
+        if self._container is None:
+            self._open(*array.shape[1:3])
+        elif array.shape[1:3] != self._size:
+            raise VideoDecodeError(
+                self.path,
+                f"frames of {array.shape[1:3]} after frames of {self._size}",
+                hint="Every frame of one video must have the same height and width.",
+            )
+        if any(self._pad):
+            array = np.pad(array, ((0, 0), (0, self._pad[0]), (0, self._pad[1]), (0, 0)), "edge")
+        for frame in array:
+            self._container.mux(self._stream.encode(av.VideoFrame.from_ndarray(frame, "rgb24")))
+        self.frames_written += len(array)
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        assert self._staging is not None
+        try:
+            if self._container is not None:
+                if kind is None:
+                    self._container.mux(self._stream.encode())
+                self._container.close()
+            if kind is None:
+                if not self.frames_written:
+                    raise VideoDecodeError(
+                        self.path, "no frames were written", hint="Write at least one frame."
+                    )
+                os.replace(self._staging, self.path)
+        finally:
+            self._staging.unlink(missing_ok=True)
+
+
 def write_video(
     path: str | Path,
     frames: np.ndarray | Sequence[np.ndarray],
@@ -553,49 +653,8 @@ def write_video(
 ) -> Path:
     """Write uint8 RGB frames ``[T, H, W, 3]`` to an mp4 at ``fps``; returns the path.
 
-    Written to a temporary name in the same folder and renamed, so a reader never sees a
-    half-written file. H.264 (libx264) is used when available, else MPEG-4 part 2.
-    ``quality`` is x264's CRF (lower is better; 18 is visually lossless); ``lossless=True``
-    encodes with CRF 0 in 4:4:4, which tests use to compare decoders pixel by pixel.
-    Odd widths and heights are kept: 4:2:0 chroma needs even sizes, so those videos are
-    encoded in 4:4:4 (libx264) or padded by one edge pixel (mpeg4, which only does 4:2:0).
+    The whole video at once; :class:`VideoWriter` writes chunk by chunk (same encoding).
     """
-    import av
-
-    path = Path(path)
-    array = np.asarray(frames if isinstance(frames, np.ndarray) else np.stack(list(frames)))
-    if array.ndim != 4 or array.shape[-1] != 3 or array.dtype != np.uint8 or not len(array):
-        raise VideoDecodeError(
-            path,
-            f"frames must be a non-empty uint8 array [T, H, W, 3], got {array.dtype} {array.shape}",
-            hint="Convert with np.asarray(frames, dtype=np.uint8) in RGB order.",
-        )
-    codec = _encoder()
-    height, width = array.shape[1:3]
-    odd = height % 2 or width % 2
-    options: dict[str, str] = {}
-    if codec == "libx264":
-        pix_fmt = "yuv444p" if odd or lossless else "yuv420p"
-        options = {"crf": "0" if lossless else str(quality), "preset": "medium"}
-    else:
-        pix_fmt = "yuv420p"
-        if odd:
-            array = np.pad(array, ((0, 0), (0, height % 2), (0, width % 2), (0, 0)), "edge")
-        options = {"qscale": "1" if lossless else "3"}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = staging_file(path)
-    rate = Fraction(fps).limit_denominator(1001)
-    try:
-        with av.open(str(staging), mode="w", format="mp4") as container:
-            stream = container.add_stream(codec, rate=rate, options=options)
-            stream.width, stream.height = array.shape[2], array.shape[1]
-            stream.pix_fmt = pix_fmt
-            if codec == "mpeg4":
-                stream.codec_context.qscale = int(options["qscale"])
-            for frame in array:
-                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-            container.mux(stream.encode())
-        os.replace(staging, path)
-    finally:
-        staging.unlink(missing_ok=True)
-    return path
+    with VideoWriter(path, fps, quality, lossless) as writer:
+        writer.write(frames)
+    return Path(path)
