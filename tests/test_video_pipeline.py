@@ -287,3 +287,52 @@ def test_evaluate_a_video_checkpoint_alone(trained_video_run: dict, tmp_path: Pa
     metrics = evaluate(cfg)
     for key in ("test/acc", "test/acc_top3", "test/mean_class_acc", "test/loss"):
         assert metrics[key] == pytest.approx(reference[key], abs=1e-4), key
+
+
+def test_multi_clip_segments_by_hand() -> None:
+    from sports_rec.callbacks.multi_clip import score_segments, segment_ids, segment_metrics
+
+    clips = pd.DataFrame(
+        {
+            "path": ["a"] * 5 + ["b"] * 2,
+            "start_frame": [0, 16, 32, 64, 80, 0, 16],  # a gap (background) at 48 in video a
+            "label": [1, 1, 2, 2, 2, 1, 1],
+        }
+    )
+    assert segment_ids(clips).tolist() == [0, 0, 1, 2, 2, 3, 3]
+    probs = np.array(
+        [[0.1, 0.9, 0.0], [0.1, 0.3, 0.6], [0.0, 0.2, 0.8], [0.0, 0.9, 0.1], [0.0, 0.4, 0.6],
+         [0.2, 0.4, 0.4], [0.0, 0.1, 0.9]]
+    )  # fmt: skip
+    segments = score_segments(clips, probs)
+    # means: [.1 .6 .3], [0 .2 .8], [0 .65 .35], [.1 .25 .65]
+    assert segments["pred"].tolist() == [1, 2, 1, 2]
+    assert segments["clips"].tolist() == [2, 1, 2, 2]
+    assert segments["confidence"].round(3).tolist() == [0.6, 0.8, 0.65, 0.65]
+    bounds = segments[["start_frame", "end_frame"]].values.tolist()
+    assert bounds == [[0, 16], [32, 32], [64, 80], [0, 16]]
+    metrics = segment_metrics(segments)
+    assert metrics == {"test/segment_acc": 0.5, "test/segment_mean_class_acc": 0.5}
+
+
+def test_multi_clip_evaluation_from_a_checkpoint(trained_video_run: dict, tmp_path: Path) -> None:
+    reference = json.loads((trained_video_run["dir"] / "test_metrics.json").read_text())
+    cfg = compose_config(
+        "evaluate",
+        [
+            f"ckpt_path={reference['ckpt_path']}",
+            "trainer.accelerator=cpu",
+            "callbacks.multi_clip.enabled=true",
+        ],
+        tmp_path / "eval",
+        tmp_path,
+    )
+    evaluate(cfg)
+    written = json.loads((tmp_path / "eval" / "test_metrics.json").read_text())
+    segments = pd.read_csv(tmp_path / "eval" / "test_segments.csv")
+    clips = pd.read_csv(trained_video_run["dir"] / "clips.csv")
+    assert segments["clips"].sum() == int((clips["split"] == "test").sum())
+    assert written["test/segment_acc"] == pytest.approx(
+        (segments["label"] == segments["pred"]).mean()
+    )
+    assert written["test/acc"] == pytest.approx(reference["test/acc"], abs=1e-4)

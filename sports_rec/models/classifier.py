@@ -159,6 +159,7 @@ class Classifier(L.LightningModule):
         probs = out["logits"].float().softmax(dim=1)
         confidence, preds = probs.max(dim=1)
         return {
+            "probs": probs,
             "preds": preds,
             "confidence": confidence,
             "labels": out["labels"],
