@@ -200,6 +200,16 @@ def test_batch_size_is_per_device_and_global_batch_size_is_divided(tmp_path: Pat
         _datamodule(tmp_path, 4, global_batch_size=30).per_device_batch_size()
 
 
+def test_an_evaluation_split_smaller_than_the_world_is_refused(tmp_path: Path) -> None:
+    # A rank with an empty, unpadded shard would leave the others waiting in the gathers.
+    module = _datamodule(tmp_path, 4)
+    module.datasets = {"valid": list(range(3)), "test": list(range(4))}
+    with pytest.raises(ConfigError, match=r"valid split has 3 sample\(s\), fewer than the 4"):
+        module._eval_sampler("valid")
+    shares = [module._eval_sampler("test")]
+    assert shares[0] is not None and len(shares[0]) == 1
+
+
 # ------------------------------------------------------------------ config checks
 
 

@@ -232,7 +232,7 @@ def test_the_corrupt_image_hint_skips_and_reports_the_file(
     out = Path(cfg.paths.output_dir)
     assert pd.read_csv(out / "skipped_files.csv")["path"].tolist() == [str(bad)]
     report = (out / "data_report.txt").read_text()
-    assert "skipped: 1 unreadable file(s)" in report and str(bad) in report
+    assert "skipped: 1 file(s) (skipped_files.csv)" in report and str(bad) in report
 
 
 def test_a_blocked_checkpoints_folder_stops_the_run_before_training(make_cfg, tmp_path) -> None:

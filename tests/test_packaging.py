@@ -55,7 +55,12 @@ def test_installed_package_runs_from_another_directory(installed: Path, tmp_path
 
     help_text = run_cli("sports_rec.train", "--help", cwd=tmp_path, env=env).stdout
     assert "== Configuration groups ==" in help_text
-    for line in ("model: alexnet, convnext_tiny", "sampler: balanced, downsample", "trainer: cpu"):
+    expected = (
+        "model: alexnet, c3d, convnext_tiny",
+        "sampler: balanced, downsample",
+        "trainer: cpu",
+    )
+    for line in expected:
         assert line in help_text, line
 
     result = run_cli(

@@ -403,8 +403,31 @@ def test_published_values_sit_beside_the_runs_own_matched_by_recipe(
     assert text.loc[2, "test acc"] == "-"
 
 
-def test_group_composed_recipe_and_lower_bound(tmp_path: Path) -> None:
-    """Study 000 runs are `data=sports100 model=...`; "above 90%" is shown as a bound."""
+def test_group_composed_run_is_not_the_recipe_of_the_same_name(tmp_path: Path) -> None:
+    """`data=sports100 model=vit` lacks the study's optimiser and schedule
+    (experiment=sports100/vit adds them), so it matches none of the recipe's published values."""
+    run_dir = make_run(
+        tmp_path / "run",
+        config={"task_name": "train", "data": {"name": "sports100"}},
+        overrides=["data=sports100", "model=vit"],
+        test_metrics=_test_metrics(0.9, 100, None),
+        epochs=_epoch_rows(1, [0.8], [0.85]),
+        classes=["archery", "baseball", "cricket"],
+    )
+    assert load_run(run_dir).recipe == "data=sports100 model=vit"
+    other = make_run(
+        tmp_path / "other",
+        config={"task_name": "train", "data": {"name": "sports100"}},
+        overrides=["data=sports100", "model=lenet"],
+        test_metrics=_test_metrics(0.5, 100, None),
+        epochs=_epoch_rows(1, [0.4], [0.45]),
+        classes=["archery", "baseball", "cricket"],
+    )
+    assert load_run(other).recipe == "sports100/lenet"  # no such recipe: named by its groups
+
+
+def test_recipe_run_and_lower_bound(tmp_path: Path) -> None:
+    """Study 000's ConvNeXt recipe; its "above 90%" is shown as a bound."""
     run_dir = make_run(
         tmp_path / "run",
         config={
@@ -412,7 +435,7 @@ def test_group_composed_recipe_and_lower_bound(tmp_path: Path) -> None:
             "data": {"name": "sports100"},
             "model": {"net": {"name": "convnextv2_tiny"}},
         },
-        overrides=["data=sports100", "model=convnext_tiny"],
+        overrides=["experiment=sports100/convnext_tiny"],
         test_metrics=_test_metrics(0.9, 100, None),
         epochs=_epoch_rows(2, [0.8, 0.9], [0.85, 0.93]),
         classes=["archery", "baseball", "cricket"],

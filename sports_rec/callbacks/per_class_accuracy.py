@@ -10,8 +10,11 @@ whatever the class count) and, optionally, logs the validation values to the log
 measured on the augmented, sampler-drawn batches in train mode, as the study's was.
 
 Computing a confusion matrix gathers it from every DDP rank, so every rank computes and
-only rank 0 writes. A resumed run copies the earlier epochs from the run it resumes, as
-``metrics.csv`` does.
+only rank 0 writes. Gathers must happen in the same order on every rank, and the progress bar
+(enabled on rank 0 only) computes, and so gathers, the epoch's logged metrics early in its own
+``on_train_epoch_end``; :func:`align_logged_metric_gathers` makes the other ranks do the same
+before this callback's own gather. A resumed run copies the earlier epochs from the run it
+resumes, as ``metrics.csv`` does.
 """
 
 from __future__ import annotations
@@ -55,6 +58,17 @@ def per_class_rows(
     ]
 
 
+def align_logged_metric_gathers(trainer: L.Trainer) -> None:
+    """Compute the epoch's logged metrics now on every DDP rank (a no-op in one process).
+
+    Lightning caches the computed values, so rank 0, whose progress bar has already computed
+    them, gathers nothing here while the other ranks gather what rank 0 did; without it rank 1
+    would pair its confusion-matrix gather with rank 0's metric gathers (a gloo size mismatch).
+    """
+    if trainer.world_size > 1:
+        _ = trainer.progress_bar_metrics
+
+
 class PerClassAccuracyWriter(L.Callback):
     """Write ``<output_dir>/per_class_accuracy.csv`` after every training epoch."""
 
@@ -84,12 +98,17 @@ class PerClassAccuracyWriter(L.Callback):
         metric = self._confusion(pl_module, "val")
         if metric is None:
             return
-        if trainer.sanity_checking or not metric.update_called:
+        if trainer.sanity_checking:
             metric.reset()
             return
+        # Every rank gathers, even one whose unpadded validation shard was empty.
+        align_logged_metric_gathers(trainer)
         names = list(pl_module.class_names)
-        self._val = per_class_rows(metric.compute(), names, trainer.current_epoch, "val")
+        confusion = metric.compute()
         metric.reset()
+        if not int(confusion.sum()):
+            return
+        self._val = per_class_rows(confusion, names, trainer.current_epoch, "val")
         if self.log_to_loggers and not trainer.fast_dev_run:
             values = {
                 f"val_per_class/{row['class_name']}": row["accuracy"]
@@ -102,6 +121,7 @@ class PerClassAccuracyWriter(L.Callback):
         metric = self._confusion(pl_module, "train")
         if metric is None or not metric.update_called:
             return  # resumed at an epoch's end: that epoch was recorded by its own run
+        align_logged_metric_gathers(trainer)
         names = list(pl_module.class_names)
         rows = per_class_rows(metric.compute(), names, trainer.current_epoch, "train")
         metric.reset()

@@ -383,7 +383,16 @@ class SportsDataModule(L.LightningDataModule):
         world, rank = self._world()
         if world == 1:
             return None
-        return UnpaddedDistributedSampler(len(self.datasets[split]), world, rank)
+        size = len(self.datasets[split])
+        if size < world:
+            # A rank with an empty shard logs no metric and would leave the others waiting
+            # for it in the epoch-end gathers.
+            raise ConfigError(
+                f"the {split} split has {size} sample(s), fewer than the {world} devices of "
+                "this run: every device needs at least one. Evaluate on one device "
+                "(trainer=cpu or trainer=gpu) or add samples to the split"
+            )
+        return UnpaddedDistributedSampler(size, world, rank)
 
     def _loader(self, split: str, batch_size: int, **kwargs: Any) -> DataLoader:
         if not self.datasets:
