@@ -1,4 +1,5 @@
-"""Predict image classes: ``python -m sports_rec.predict ckpt_path=PATH input=FILE|DIR|GLOB``.
+"""Predict image classes: ``python -m sports_rec.predict ckpt_path=PATH input=FILE|DIR|GLOB``,
+or the exercise timeline of a video with a clip model's checkpoint.
 
 The checkpoint alone is enough: it carries the class names, the input channels and size
 and the deterministic eval transform, so images are prepared exactly as in testing. With
@@ -12,6 +13,11 @@ or a glob pattern (``**`` recurses; matched folders are searched too). The CSV
 ``path``, ``error`` (empty, or why the file could not be decoded), then ``label_1``,
 ``prob_1`` ... ``label_k``, ``prob_k`` (softmax probabilities, most likely first). A corrupt
 or truncated image gets its error and empty predictions; the run goes on.
+
+A checkpoint whose net takes ``video`` clips (``model=c3d``) predicts a video file instead:
+``input=workout.mp4`` gets a timeline of exercise segments (``timeline.csv`` / ``.json``),
+per-frame probabilities and, with ``annotate=true``, an annotated copy of the video
+(:mod:`sports_rec.predicting.timeline`); ``output`` then names a folder.
 """
 
 from __future__ import annotations
@@ -39,10 +45,13 @@ from sports_rec.errors import SportsRecError
 from sports_rec.export import OnnxRunner, load_exported, sidecar_path
 from sports_rec.models.classifier import Classifier
 from sports_rec.models.inputs import spec_by_name
+from sports_rec.predicting.timeline import predict_timeline, summary_lines
 from sports_rec.utils.run import exit_on_user_error, task_wrapper
 
 Runner = Callable[..., torch.Tensor]
 GLOB_CHARS = frozenset("*?[")
+#: Suffixes taken as videos when deciding whether ``input`` suits the checkpoint.
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})
 
 
 class PredictInputError(SportsRecError, FileNotFoundError):
@@ -298,8 +307,21 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     """Predict ``cfg.input`` with the checkpoint (or ``model_file``) and write the CSV."""
     model = load_classifier(cfg.ckpt_path)
     metadata = model.hparams.metadata
-    multi_input = tuple(model.input_keys) != ("image",)
-    inputs = Inputs([]) if multi_input else find_inputs(cfg.input)
+    is_video = Path(str(cfg.input)).suffix.lower() in VIDEO_SUFFIXES
+    if "video" in model.input_keys and not is_video:
+        raise PredictInputError(
+            f"input='{cfg.input}' is not a video file, but this checkpoint classifies video "
+            f"clips: give one video ({', '.join(sorted(VIDEO_SUFFIXES))})"
+        )
+    if is_video and "video" not in model.input_keys:
+        raise PredictInputError(
+            f"input='{cfg.input}' is a video, but this checkpoint classifies "
+            f"{' + '.join(model.input_keys)} inputs: predict videos with a clip model's "
+            "checkpoint (e.g. trained with data=exercise_video model=c3d), or give images"
+        )
+    multi_input = tuple(model.input_keys) not in (("image",), ("video",))
+    takes_files = not multi_input and "video" not in model.input_keys
+    inputs = find_inputs(cfg.input) if takes_files else Inputs([])
     paths = inputs.images
     channels, image_size = int(metadata.get("channels", 3)), int(metadata["image_size"])
     transform = instantiate(metadata["transforms"]["eval"])
@@ -317,6 +339,8 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     else:
         runner = pytorch_runner(model)
         source = f"{cfg.ckpt_path} (PyTorch)"
+    if "video" in model.input_keys:
+        return predict_video(cfg, model, runner, metadata, transform, source)
     if multi_input:
         data_cfg = {**metadata["data"], "inputs": list(model.input_keys)}
         frame = read_input_table(cfg.input, data_cfg)
@@ -351,6 +375,42 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
         "files": len(table),
         "unreadable": unreadable,
         "non_images": inputs.non_images,
+    }
+
+
+def predict_video(
+    cfg: DictConfig,
+    model: Classifier,
+    runner: Runner,
+    metadata: dict[str, Any],
+    transform: Callable[[Any], Any],
+    source: str,
+) -> dict[str, Any]:
+    """The timeline of the video ``cfg.input`` (see the module docstring)."""
+    out_dir = Path(cfg.get("output") or cfg.paths.output_dir)
+    result = predict_timeline(
+        cfg.input,
+        runner,
+        metadata,
+        transform,
+        list(model.class_names),
+        out_dir,
+        stride=int(cfg.stride),
+        batch_size=int(cfg.batch_size),
+        smoothing_s=float(cfg.smoothing_s),
+        min_duration_s=float(cfg.min_duration_s),
+        min_confidence=cfg.get("min_confidence"),
+        annotate=bool(cfg.annotate),
+        masks=cfg.get("masks"),
+        poses=cfg.get("poses"),
+        model_name=source,
+    )
+    print("\n".join(summary_lines(result)), flush=True)
+    return {
+        "output": str(out_dir),
+        "frames": result["frames"],
+        "segments": len(result["segments"]),
+        "files": [str(f) for f in result["files"]],
     }
 
 

@@ -38,6 +38,42 @@ from sports_rec.data.video_io import VideoDecodeError, probe_video, read_frames,
 from sports_rec.utils.seeding import seeded
 
 
+def resized_maps(maps: np.ndarray, size: int, resize: str) -> np.ndarray:
+    """Per-frame maps ``[T, H0, W0]`` in 0-1, resized as the frames are (float 0-1)."""
+    as_frames = np.repeat((np.clip(maps, 0, 1) * 255).astype(np.uint8)[..., None], 3, -1)
+    return resize_frames(as_frames, (size, size), resize)[..., 0].astype(np.float32) / 255.0
+
+
+def frame_weights(
+    indices: list[int],
+    size: int,
+    resize: str,
+    layout: ExerciseVideoLayout,
+    mask_dir: str | None = None,
+    keypoints: np.ndarray | None = None,
+    source_hw: tuple[int, int] | None = None,
+    sigma: float = 10.0,
+) -> np.ndarray | None:
+    """What frames ``indices`` are multiplied by before the transforms: ``[T, size, size]``.
+
+    The person masks (``mask_dir``) times the skeleton attention (``keypoints`` ``[N, J, 3]``
+    of the whole video, in pixels of its ``source_hw`` frames), each resized as the frames
+    are; None when neither is used. Shared by the dataset and the video timeline of
+    ``predict``, so a raw video is prepared exactly as the training clips were.
+    """
+    weight: np.ndarray | None = None
+    if mask_dir is not None:
+        masks = load_mask_frames(mask_dir, indices, layout).astype(np.float32)
+        weight = resized_maps(masks, size, resize)
+    if keypoints is not None:
+        if source_hw is None:
+            raise ValueError("skeleton attention needs the video's frame size (source_hw)")
+        maps = skeleton_attention(keypoints[indices], *source_hw, sigma=sigma)
+        attention = resized_maps(maps, size, resize)
+        weight = attention if weight is None else weight * attention
+    return weight
+
+
 class VideoClipDataset(Dataset):
     """Clips of the videos listed in ``frame`` (one row per video, from the reader).
 
@@ -178,29 +214,25 @@ class VideoClipDataset(Dataset):
         return read_frames(path, indices, self.backend, size=(self.size, self.size),
                            resize=self.resize)  # fmt: skip
 
-    def _resized_maps(self, maps: np.ndarray) -> np.ndarray:
-        """Per-frame maps ``[T, H0, W0]`` in 0-1, resized as the frames were (0-1 float)."""
-        as_frames = np.repeat((np.clip(maps, 0, 1) * 255).astype(np.uint8)[..., None], 3, -1)
-        resized = resize_frames(as_frames, (self.size, self.size), self.resize)
-        return resized[..., 0].astype(np.float32) / 255.0
-
     def load(self, index: int) -> torch.Tensor:
         """The clip as float ``[T, 3, H, W]`` in 0-1, masks and attention applied."""
         row = self.clips.iloc[index]
         path, start = row["path"], int(row["start_frame"])
         indices = list(range(start, start + self.clip_len))
         video = self._frames(path, indices).astype(np.float32) / 255.0
-        weight = np.ones(video.shape[:3], np.float32)
         source = self._videos[path]
-        if self.use_masks:
-            masks = load_mask_frames(source["mask_dir"], indices, self.layout).astype(np.float32)
-            weight *= self._resized_maps(masks)
-        if self.attention:
-            keypoints = self.poses[path][indices]
-            height, width = int(source["height"]), int(source["width"])
-            maps = skeleton_attention(keypoints, height, width, sigma=self.sigma)
-            weight *= self._resized_maps(maps)
-        video *= weight[..., None]
+        weight = frame_weights(
+            indices,
+            self.size,
+            self.resize,
+            self.layout,
+            mask_dir=source["mask_dir"] if self.use_masks else None,
+            keypoints=self.poses[path] if self.attention else None,
+            source_hw=(int(source["height"]), int(source["width"])),
+            sigma=self.sigma,
+        )
+        if weight is not None:
+            video *= weight[..., None]
         return torch.from_numpy(video).permute(0, 3, 1, 2).contiguous()
 
     def preview(self, index: int) -> Image.Image:

@@ -1,0 +1,1 @@
+"""Prediction beyond one label per file: the exercise timeline of a whole video."""
