@@ -20,7 +20,7 @@ TABLE  = $(BIN)/python -m sports_rec.tables $(if $(SMOKE),--smoke,--data-root "$
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,sweep]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -330,15 +330,22 @@ def hydra_main(cfg: DictConfig) -> float | None:
     if in_multirun():
         # One job's failure must not end the sweep: it is recorded in the job's
         # run_info.json (and log), the sweep goes on and ends with a summary and status 1
-        # (sports_rec.utils.hydra_callbacks.SweepSummary). NaN marks the trial failed for
-        # hyper-parameter sweepers.
+        # (sports_rec.utils.hydra_callbacks.SweepSummary). A failed job returns None, which
+        # the Optuna sweeper records as a failed trial before going on (a NaN would end the
+        # study: Optuna 2.x refuses to be told NaN).
         try:
             metrics = train(cfg)
         except Exception as error:
             if unwrap_user_error(error) is None:
                 log.exception("Job failed")
-            return math.nan
-        return optimized_value(metrics, cfg.get("optimized_metric"))
+            return None
+        value = optimized_value(metrics, cfg.get("optimized_metric"))
+        if value is not None and math.isnan(value):
+            log.warning(
+                "%s is NaN: the sweeper records this trial as failed", cfg.get("optimized_metric")
+            )
+            return None
+        return value
     with exit_on_user_error():
         metrics = train(cfg)
     return optimized_value(metrics, cfg.get("optimized_metric"))
