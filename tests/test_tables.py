@@ -213,6 +213,8 @@ def test_exercise_video_recipes_are_the_studys_pipeline(tables: dict[str, Path])
             10,
             0.001,
         )
+        assert (job / "plots" / "per_class_heatmap.png").is_file()  # the study's figures
+        assert (job / "analysis" / "split_statistics.csv").is_file()
         periodic = cfg["callbacks"]["model_checkpoint_every"]
         assert (periodic["every_n_epochs"], periodic["save_top_k"]) == (10, 3)
         report = (job / "data_report.txt").read_text()

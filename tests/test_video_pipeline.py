@@ -274,6 +274,15 @@ def test_video_run_folder(trained_video_run: dict) -> None:
     mean_all = pd.read_csv(run / "per_class.csv")["recall"].mean()  # absent class 0 counts 0
     assert result["test/recall_mean_all_classes"] == pytest.approx(mean_all, abs=1e-6)
     assert (run / "misclassified.png").is_file()
+    # The data analysis of the clips (written when the datamodule set up).
+    stats = pd.read_csv(run / "analysis" / "split_statistics.csv").set_index("split")
+    used = clips[clips["used"]]
+    for split in ("train", "valid", "test"):
+        assert stats.loc[split, "samples"] == (used["split"] == split).sum()
+        assert stats.loc[split, "groups"] == splits.loc[splits["split"] == split, "group"].nunique()
+    for figure in ("class_distribution.png", "video_properties.png"):
+        assert (run / "analysis" / figure).is_file()
+    assert (run / "plots" / "combined.png").is_file()
 
 
 def test_evaluate_a_video_checkpoint_alone(trained_video_run: dict, tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from sports_rec.data.samplers import ResamplingSampler, UnpaddedDistributedSampl
 from sports_rec.data.splits import assign_splits, carve_validation, rebalance_classes
 from sports_rec.data.synthetic import SyntheticSpec, ensure_synthetic
 from sports_rec.errors import ConfigError, SportsRecError
+from sports_rec.reporting.data_analysis import write_data_analysis
 from sports_rec.utils.logging import get_logger, global_rank
 
 log = get_logger(__name__)
@@ -310,6 +311,10 @@ class SportsDataModule(L.LightningDataModule):
             lines += [f"{split}: {note}" for note in getattr(dataset, "notes", [])]
         with (out / "data_report.txt").open("a") as report:
             report.write("\n".join(lines) + "\n")
+        try:  # figures are optional: never lose a run over one
+            write_data_analysis(out)
+        except Exception as error:
+            log.warning("Could not write the data analysis (%s: %s)", type(error).__name__, error)
 
     def _write_reports(self, frame: pd.DataFrame, frames: dict[str, pd.DataFrame]) -> None:
         if self.output_dir is None or global_rank() != 0:
