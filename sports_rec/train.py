@@ -107,6 +107,10 @@ def build_classifier(cfg: DictConfig, metadata: dict[str, Any]) -> Classifier:
         metadata=metadata,
         top_k=tuple(cfg.get("top_k", (3, 5))),
         regularization=plain(cfg.get("regularization")),
+        fast_paths={
+            "channels_last": cfg.model.get("channels_last", "auto"),
+            "compile": bool(cfg.model.get("compile", False)),
+        },
     )
 
 

@@ -320,9 +320,10 @@ def test_randaugment_feeds_a_grayscale_net_one_channel(make_cfg) -> None:
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device; none here")
 def test_gpu_run_with_mixed_precision(make_cfg) -> None:
-    precision = "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    cfg = make_cfg(
-        "trainer=gpu", f"trainer.precision={precision}", "trainer.max_epochs=1", "logger=none"
+    cfg = make_cfg("trainer=gpu", "trainer.max_epochs=1", "logger=none")
+    expected = (
+        "bf16-mixed" if torch.cuda.is_bf16_supported(including_emulation=False) else "16-mixed"
     )
+    assert cfg.trainer.precision == expected  # chosen by the ${mixed_precision:} resolver
     metrics = train(cfg)
     assert torch.isfinite(torch.tensor(metrics["test/loss"]))

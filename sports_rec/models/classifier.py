@@ -22,6 +22,11 @@ from timm.optim import param_groups_weight_decay
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassConfusionMatrix
 
+from sports_rec.models.fast_paths import (
+    channels_last_format,
+    compiled_forward,
+    to_memory_format,
+)
 from sports_rec.models.inputs import input_sizes, metadata_input_spec
 from sports_rec.models.metrics import per_class_metrics, summary_metrics
 
@@ -43,6 +48,8 @@ class Classifier(L.LightningModule):
         top_k: top-k accuracies to report.
         regularization: ``{"l1": λ1, "l2": λ2}`` elastic-net penalty added to the loss
             (seed 000); 0 disables it. Optimizer ``weight_decay`` is the usual L2 route.
+        fast_paths: ``{"channels_last": auto|true|false, "compile": bool}`` (``model.*``;
+            see :mod:`sports_rec.models.fast_paths`).
     """
 
     def __init__(
@@ -54,6 +61,7 @@ class Classifier(L.LightningModule):
         metadata: dict[str, Any],
         top_k: tuple[int, ...] = (3, 5),
         regularization: dict[str, float] | None = None,
+        fast_paths: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         # In the checkpoint, not in the loggers: train logs the whole run config itself.
@@ -69,6 +77,13 @@ class Classifier(L.LightningModule):
         )
         self.criterion: nn.Module = instantiate(loss, class_counts=metadata.get("class_counts"))
         self.input_keys: tuple[str, ...] = tuple(getattr(self.net, "input_keys", ("image",)))
+        fast = dict(fast_paths or {})
+        self.memory_format = channels_last_format(
+            self.net, fast.get("channels_last", False), self.input_spec
+        )
+        if self.memory_format is not None:
+            self.net.to(memory_format=self.memory_format)
+        self._forward = compiled_forward(self.net, bool(fast.get("compile", False)))
         self.l1 = float((regularization or {}).get("l1", 0.0))
         self.l2 = float((regularization or {}).get("l2", 0.0))
         # ModuleDict keys may not shadow nn.Module attributes such as ``train``.
@@ -95,7 +110,10 @@ class Classifier(L.LightningModule):
         missing = [k for k in self.input_keys if k not in batch]
         if missing:
             raise KeyError(f"batch lacks {missing}; this net consumes {list(self.input_keys)}")
-        return self.net(*(batch[k] for k in self.input_keys))
+        inputs = [batch[k] for k in self.input_keys]
+        if self.memory_format is not None:
+            inputs = [to_memory_format(x, self.memory_format) for x in inputs]
+        return (self._forward or self.net)(*inputs)
 
     def penalty(self) -> torch.Tensor:
         """Elastic-net term ``l1 * sum|w| + l2 * sum w^2`` over trainable weights."""

@@ -6,6 +6,9 @@
   run folders so two jobs started in the same second never share (and overwrite) a folder.
 * ``${wandb_offline:}`` - True unless the user has configured W&B (API key in the
   environment or in ``~/.netrc``) or explicitly set ``WANDB_MODE=online``.
+* ``${mixed_precision:}`` - ``bf16-mixed`` on GPUs with bfloat16 (Ampere and later: the
+  range of fp32, no loss scaling), else ``16-mixed``; resolved when the trainer is built,
+  i.e. on the machine that trains (a SLURM node, not the login node).
 """
 
 from __future__ import annotations
@@ -29,12 +32,21 @@ def _wandb_offline() -> bool:
         return True
 
 
+def _mixed_precision() -> str:
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False):
+        return "bf16-mixed"
+    return "16-mixed"
+
+
 def register_resolvers() -> None:
     """Register the resolvers once; safe to call repeatedly."""
     resolvers = {
         "cwd": (os.getcwd, False),
         "uid": (lambda: secrets.token_hex(3), True),
         "wandb_offline": (_wandb_offline, False),
+        "mixed_precision": (_mixed_precision, False),
     }
     for name, (fn, use_cache) in resolvers.items():
         if not OmegaConf.has_resolver(name):
