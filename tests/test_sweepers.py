@@ -13,6 +13,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
+from sports_rec.report import write_report
 from sports_rec.reporting.runs import load_runs
 from tests.conftest import CONF_DIR, TINY_DATA, run_cli
 
@@ -96,6 +97,9 @@ def test_submitit_local_sweep_runs_every_job_and_reports_them(
     assert (sweep / ".submitit").is_dir()  # the jobs went through submitit
     runs = load_runs([sweep])
     assert len(runs) == 2 and {r.status for r in runs} == {"completed"}
+    _, files = write_report(runs, tmp_path / "report", html=False)
+    report = pd.read_csv(files["report.csv"])
+    assert len(report) == 2 and sorted(report["seed"].astype(int)) == [1, 2]  # the swept key
 
 
 def _launcher(*overrides: str) -> dict:
