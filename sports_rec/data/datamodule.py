@@ -73,6 +73,8 @@ class SportsDataModule(L.LightningDataModule):
         split_seed: seed of the splits (fixed across training seeds on purpose).
         seed: training seed, used by the sampler.
         check_images: decode every image once at set-up and skip unreadable ones.
+        cache, cache_dir: keep decoded images in ``cache_dir`` for the default image
+            dataset (configured datasets take them from their own node).
         synthetic: when given (a :class:`SyntheticSpec` as dict), ``root`` is generated
             on first use.
         layout: a format's naming conventions (``data.layout``, e.g. the exercise-video
@@ -106,6 +108,8 @@ class SportsDataModule(L.LightningDataModule):
         seed: int = 0,
         check_images: bool = True,
         max_side: int | None = None,
+        cache: bool = False,
+        cache_dir: str | None = None,
         synthetic: dict[str, Any] | None = None,
         layout: dict[str, Any] | None = None,
         output_dir: str | None = None,
@@ -120,6 +124,8 @@ class SportsDataModule(L.LightningDataModule):
         self.image_size = int(image_size)
         self.crop_pct = crop_pct
         self.grayscale = bool(grayscale)
+        self.cache = bool(cache)
+        self.cache_dir = cache_dir
         self.batch_size = int(batch_size)
         self.global_batch_size = int(global_batch_size) if global_batch_size else None
         self.eval_batch_size = int(eval_batch_size or batch_size)
@@ -264,6 +270,8 @@ class SportsDataModule(L.LightningDataModule):
             grayscale=self.grayscale,
             image_size=self.image_size,
             max_side=self.max_side,
+            cache=self.cache,
+            cache_dir=self.cache_dir,
         )
 
     def setup(self, stage: str | None = None) -> None:

@@ -30,6 +30,7 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from sports_rec.data.image_cache import ImageCache
 from sports_rec.data.image_io import (
     CHECK_HINT,
     UNCHECKED_HINT,
@@ -80,6 +81,9 @@ class ImageDataset(Dataset):
         max_side: shorter-side cap applied while decoding (default ``2 * image_size``).
         checked: whether the files were decoded once at start-up (``data.check_images``);
             decides what an unreadable file's message advises.
+        cache: keep every decoded image in ``cache_dir`` (``data.cache``; see
+            :mod:`sports_rec.data.image_cache`).
+        cache_dir: the cache folder (``data.cache_dir``).
     """
 
     modality = "image"
@@ -93,6 +97,8 @@ class ImageDataset(Dataset):
         image_size: int = 224,
         max_side: int | None = None,
         checked: bool = True,
+        cache: bool = False,
+        cache_dir: str | None = None,
     ) -> None:
         self.frame = frame.reset_index(drop=True)
         self.paths = self.frame["path"].tolist()
@@ -102,6 +108,9 @@ class ImageDataset(Dataset):
         self.mode = "L" if grayscale else "RGB"
         self.max_side = max_side or 2 * int(image_size)
         self.hint = CHECK_HINT if checked else UNCHECKED_HINT
+        if cache and not cache_dir:
+            raise ConfigError("data.cache=true needs data.cache_dir (a folder for the cache)")
+        self.cache = ImageCache(cache_dir, self.mode, self.max_side) if cache else None
 
     @classmethod
     def check_files(cls, frame: pd.DataFrame) -> dict[str, str]:
@@ -119,7 +128,10 @@ class ImageDataset(Dataset):
         """The untransformed sample (a decoded PIL image under ``image``)."""
         path = self.paths[index]
         try:
-            image = load_image(path, mode=self.mode, max_side=self.max_side)
+            if self.cache is not None:
+                image = self.cache.load(path)
+            else:
+                image = load_image(path, mode=self.mode, max_side=self.max_side)
         except ImageDecodeError as error:
             raise ImageDecodeError(path, error.reason, hint=self.hint) from None
         return {"image": image}
@@ -169,6 +181,8 @@ class KeypointImageDataset(ImageDataset):
         checked: bool = True,
         encoding: str = "pixels",
         visibility: bool = True,
+        cache: bool = False,
+        cache_dir: str | None = None,
     ) -> None:
         if encoding not in KEYPOINT_ENCODINGS:
             raise ConfigError(
@@ -179,7 +193,9 @@ class KeypointImageDataset(ImageDataset):
                 "KeypointImageDataset needs a 'keypoints' column; this dataset's reader has "
                 "none (use data.dataset._target_=sports_rec.data.datasets.ImageDataset)"
             )
-        super().__init__(frame, transform, train, grayscale, image_size, max_side, checked)
+        super().__init__(
+            frame, transform, train, grayscale, image_size, max_side, checked, cache, cache_dir
+        )
         self.keypoints = [
             np.asarray(k, dtype=np.float32).reshape(-1, 3) for k in self.frame["keypoints"]
         ]

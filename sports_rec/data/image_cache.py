@@ -1,0 +1,89 @@
+"""Decoded-image cache: every image decoded once, reused by every epoch, run and DDP rank.
+
+``data.cache=true`` keeps, for each image, exactly what :func:`~sports_rec.data.image_io.
+load_image` returns for the run's colour mode and decoding cap (``max_side``, by default
+twice the training size): the pixels the transforms receive, stored lossless as a ``.npy``
+array under ``data.cache_dir`` (default ``<paths.cache_dir>/images``). A large photo is
+then read at its reduced size instead of being decoded again (sports balls' 4500 px JPEGs:
+30 ms per decode, ``benchmarks/loader.py``), and a run with the cache sees the same pixels
+as one without.
+
+Entries are keyed by the file's absolute path, size and modification time, the colour mode
+and the cap, so an edited or replaced image gets a new entry and a run at another size
+its own. Entries are written under a temporary name and renamed into place, so DataLoader
+workers and DDP ranks filling the cache at once never read half a file. An unusable cache
+folder (read-only, full disk) costs a warning and the run decodes directly. Old entries
+are never read again once their source changes; delete the folder to reclaim the space.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from sports_rec.data.image_io import load_image
+from sports_rec.utils.logging import get_logger
+
+log = get_logger(__name__)
+FORMAT_VERSION = 1
+
+
+class ImageCache:
+    """Cached :func:`load_image` for one colour mode and decoding cap."""
+
+    def __init__(self, folder: str | Path, mode: str = "RGB", max_side: int | None = None):
+        self.folder = Path(folder).expanduser()
+        self.mode = mode
+        self.max_side = max_side
+        self.writable = True
+
+    def entry(self, path: str | Path) -> Path:
+        """Where ``path``'s decoded pixels are (or will be) stored."""
+        source = Path(path).resolve()
+        stat = source.stat()
+        text = (
+            f"{source}|{stat.st_size}|{stat.st_mtime_ns}|{self.mode}|{self.max_side}|"
+            f"{FORMAT_VERSION}"
+        )
+        key = hashlib.sha1(text.encode()).hexdigest()
+        return self.folder / key[:2] / f"{key}.npy"
+
+    def load(self, path: str | Path) -> Image.Image:
+        """The decoded image of ``path``: from the cache, or decoded and stored."""
+        try:
+            entry = self.entry(path)
+        except OSError:
+            return load_image(path, mode=self.mode, max_side=self.max_side)  # its own error
+        try:
+            return Image.fromarray(np.load(entry))  # (H, W): L, (H, W, 3): RGB
+        except (FileNotFoundError, NotADirectoryError):  # not cached (yet)
+            pass
+        except (OSError, ValueError) as error:  # a damaged entry: decode again, replace it
+            log.warning("Image cache entry %s is unreadable (%s); decoding again", entry, error)
+        image = load_image(path, mode=self.mode, max_side=self.max_side)
+        self._store(entry, np.asarray(image))
+        return image
+
+    def _store(self, entry: Path, pixels: np.ndarray) -> None:
+        if not self.writable:
+            return
+        staging = entry.with_name(f".{entry.stem}.{os.getpid()}.tmp.npy")
+        try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            np.save(staging, pixels)
+            os.replace(staging, entry)
+        except OSError as error:
+            self.writable = False
+            with contextlib.suppress(OSError):
+                staging.unlink(missing_ok=True)
+            log.warning(
+                "Cannot write the image cache in %s (%s): decoding directly for the rest "
+                "of this run. Set data.cache_dir to a writable folder, or data.cache=false.",
+                self.folder,
+                error.strerror or error,
+            )
