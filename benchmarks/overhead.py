@@ -186,6 +186,73 @@ def main() -> None:
             f"{plain / median:.2f}x",
         )
     Console().print(table)
+    gpu_section(args)
+
+
+def gpu_step(net, inputs, labels, optimizer, scaler, dtype, amp: bool) -> None:
+    """One mixed-precision (or fp32) training step on the GPU, synchronised."""
+    with torch.autocast("cuda", dtype=dtype, enabled=amp):
+        loss = torch.nn.functional.cross_entropy(net(inputs), labels)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    torch.cuda.synchronize()
+
+
+def gpu_section(args: argparse.Namespace) -> None:
+    """On a CUDA device: plain train steps in fp32, mixed precision (bf16 where the GPU has
+    it, else fp16 with a scaler), + channels_last, + torch.compile. Skipped (and said so)
+    without CUDA."""
+    if not torch.cuda.is_available():
+        Console().print("GPU section skipped: no CUDA device on this machine.")
+        return
+    from hydra.utils import instantiate
+
+    device = torch.device("cuda")
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    x = torch.randn(args.batch_size, 3, args.image_size, args.image_size, device=device)
+    y = torch.randint(0, args.classes, (args.batch_size,), device=device)
+    table = Table(
+        title=f"GPU ({torch.cuda.get_device_name()}): {args.model} train step, "
+        f"batch {args.batch_size}, {args.image_size} px"
+    )
+    for column in ("setting", "ms/step", "images/s", "vs fp32"):
+        table.add_column(column, justify="right")
+    base = None
+    settings = [
+        ("fp32 NCHW", False, False, False),
+        (f"{dtype} autocast", True, False, False),
+        (f"{dtype} + channels_last", True, True, False),
+        (f"{dtype} + channels_last + compile", True, True, True),
+    ]
+    for name, amp, channels_last, compiled in settings:
+        with tempfile.TemporaryDirectory() as out:
+            cfg = config(args.model, args.image_size, False, Path(out))
+        torch.manual_seed(0)
+        net = instantiate(cfg.model.net, num_classes=args.classes, in_chans=3).to(device)
+        inputs = x
+        if channels_last:
+            net = net.to(memory_format=torch.channels_last)
+            inputs = x.contiguous(memory_format=torch.channels_last)
+        step_net = torch.compile(net) if compiled else net
+        optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3)
+        scaler = torch.amp.GradScaler(enabled=amp and dtype == torch.float16)
+
+        state = (step_net, inputs, y, optimizer, scaler, dtype, amp)
+        for _ in range(args.warmup + (3 if compiled else 0)):
+            gpu_step(*state)
+        times = []
+        for _ in range(args.steps):
+            start = time.perf_counter()
+            gpu_step(*state)
+            times.append(time.perf_counter() - start)
+        median = sorted(times)[len(times) // 2]
+        base = base or median
+        table.add_row(
+            name, f"{median * 1000:.1f}", f"{args.batch_size / median:.0f}", f"{base / median:.2f}x"
+        )
+    Console().print(table)
 
 
 if __name__ == "__main__":

@@ -34,10 +34,11 @@ import pandas as pd
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 import sports_rec  # noqa: F401  (registers the config resolvers)
 from sports_rec.checkpoint import load_classifier
+from sports_rec.data.datamodule import auto_num_workers
 from sports_rec.data.datasets import dataset_class
 from sports_rec.data.image_io import ImageDecodeError, load_image
 from sports_rec.data.index import IMAGE_EXTENSIONS, is_image_file
@@ -160,25 +161,31 @@ def check_model_file(model_file: Path, runner: Runner, model: Classifier) -> Non
                 )
 
 
-def decode(
-    paths: Sequence[Path], transform: Callable[[Any], torch.Tensor], mode: str, max_side: int
-) -> tuple[list[torch.Tensor], list[str]]:
-    """Decode and transform ``paths``; returns the tensors and one error per path ("" = ok).
+class FileSamples(Dataset):
+    """The files to predict, decoded and transformed in DataLoader workers.
 
-    Decoding errors are collected instead of raised: one bad file must not cost the
-    predictions of the others.
+    An item is ``(tensor or None, error)``: decoding errors are returned, not raised, so one
+    bad file costs its own prediction only.
     """
-    tensors: list[torch.Tensor] = []
-    errors: list[str] = []
-    for path in paths:
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        transform: Callable[[Any], torch.Tensor],
+        mode: str,
+        max_side: int,
+    ) -> None:
+        self.paths, self.transform, self.mode, self.max_side = paths, transform, mode, max_side
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor | None, str]:
         try:
-            image = load_image(path, mode=mode, max_side=max_side)
+            image = load_image(self.paths[index], mode=self.mode, max_side=self.max_side)
         except ImageDecodeError as error:
-            errors.append(error.reason)
-            continue
-        tensors.append(transform(image))
-        errors.append("")
-    return tensors, errors
+            return None, error.reason
+        return self.transform(image), ""
 
 
 def top_k_columns(k: int) -> list[str]:
@@ -208,15 +215,23 @@ def predict_files(
     image_size: int,
     top_k: int = 5,
     batch_size: int = 16,
+    num_workers: int | None = 0,
 ) -> pd.DataFrame:
-    """Predict every file of ``paths`` in batches; one row per file, in the given order."""
+    """Predict every file of ``paths`` in batches; one row per file, in the given order.
+    Files are decoded and transformed by ``num_workers`` DataLoader workers (None: chosen
+    from the machine, as ``data.num_workers``)."""
     k = max(1, min(int(top_k), len(class_names)))
     mode = "L" if channels == 1 else "RGB"
     rows: list[dict[str, Any]] = []
     step = max(1, int(batch_size))
-    for start in range(0, len(paths), step):
+    samples = FileSamples(paths, transform, mode, max_side=2 * image_size)
+    workers = auto_num_workers() if num_workers is None else int(num_workers)
+    loader = DataLoader(
+        samples, batch_size=step, num_workers=min(workers, len(paths)), collate_fn=list
+    )
+    for start, items in zip(range(0, len(paths), step), loader, strict=True):
         chunk = paths[start : start + step]
-        tensors, errors = decode(chunk, transform, mode, max_side=2 * image_size)
+        tensors = [tensor for tensor, error in items if not error]
         entries: list[dict] = []
         if tensors:
             batch = torch.stack(tensors)
@@ -235,7 +250,7 @@ def predict_files(
                 )
             entries = top_k_entries(logits.float().softmax(dim=1), class_names, k)
         predictions = iter(entries)
-        for path, error in zip(chunk, errors, strict=True):
+        for path, (_, error) in zip(chunk, items, strict=True):
             rows.append({"path": str(path), "error": error, **({} if error else next(predictions))})
     return pd.DataFrame(rows, columns=["path", "error", *top_k_columns(k)])
 
@@ -357,6 +372,7 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
             image_size,
             top_k=cfg.top_k,
             batch_size=cfg.batch_size,
+            num_workers=cfg.get("num_workers"),
         )
     output = Path(cfg.get("output") or Path(cfg.paths.output_dir) / "predictions.csv")
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -381,3 +381,19 @@ def test_sports100_csv_rows_with_unknown_splits_and_duplicates_are_reported(
     notes = " | ".join(read_sports100(root).notes)
     assert "1 row(s) with an unknown 'data set' value 'validaton'" in notes
     assert "3 duplicated row(s)" in notes
+
+
+def test_num_workers_null_follows_the_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sports_rec.data import datamodule
+
+    monkeypatch.setattr(datamodule.os, "sched_getaffinity", lambda pid: set(range(16)))
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert datamodule.auto_num_workers() == 8  # capped
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert datamodule.auto_num_workers() == 4  # 16 CPUs shared by 4 DDP processes
+    monkeypatch.setattr(datamodule.os, "sched_getaffinity", lambda pid: {0})
+    monkeypatch.delenv("LOCAL_WORLD_SIZE")
+    assert datamodule.auto_num_workers() == 0  # one CPU: load in the main process
+    assert _datamodule(tmp_path, 1, num_workers=3).num_workers == 3

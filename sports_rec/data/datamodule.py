@@ -15,6 +15,7 @@ exactly once in the metrics.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,23 @@ log = get_logger(__name__)
 
 class EmptySplitError(SportsRecError, ValueError):
     """A split has no sample left after reading, checking and splitting."""
+
+
+#: The most DataLoader workers chosen automatically per training process.
+MAX_AUTO_WORKERS = 8
+
+
+def auto_num_workers() -> int:
+    """DataLoader workers when ``data.num_workers`` is null: the CPUs this process may use,
+    shared by the DDP processes of this machine (``LOCAL_WORLD_SIZE``), at most
+    :data:`MAX_AUTO_WORKERS`; 0 (load in the main process) on a single CPU."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    share = cpus // local
+    return 0 if share <= 1 else min(MAX_AUTO_WORKERS, share)
 
 
 class SportsDataModule(L.LightningDataModule):
@@ -97,7 +115,7 @@ class SportsDataModule(L.LightningDataModule):
         batch_size: int = 32,
         global_batch_size: int | None = None,
         eval_batch_size: int | None = None,
-        num_workers: int = 2,
+        num_workers: int | None = None,
         pin_memory: bool = False,
         split: str = "grouped",
         split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
@@ -129,7 +147,7 @@ class SportsDataModule(L.LightningDataModule):
         self.batch_size = int(batch_size)
         self.global_batch_size = int(global_batch_size) if global_batch_size else None
         self.eval_batch_size = int(eval_batch_size or batch_size)
-        self.num_workers = int(num_workers)
+        self.num_workers = auto_num_workers() if num_workers is None else int(num_workers)
         self.pin_memory = pin_memory
         self.split = split
         self.split_fractions = tuple(split_fractions)

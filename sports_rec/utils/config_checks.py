@@ -49,7 +49,11 @@ def check_train_config(cfg: DictConfig) -> None:
         ("data.batch_size", _positive_int, "an integer >= 1"),
         ("data.global_batch_size", _optional(_positive_int), "null or an integer >= 1"),
         ("data.eval_batch_size", _optional(_positive_int), "null or an integer >= 1"),
-        ("data.num_workers", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+        (
+            "data.num_workers",
+            _optional(lambda v: _is_int(v) and v >= 0),
+            "null (chosen from the machine) or an integer >= 0",
+        ),
         ("data.image_size", _positive_int, "an integer >= 1 (pixels)"),
         ("seed", _is_int, "an integer"),
         ("test_ckpt", lambda v: str(v) in TEST_CHECKPOINTS, f"one of {TEST_CHECKPOINTS}"),
