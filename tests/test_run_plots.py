@@ -4,14 +4,24 @@ being written and readable; missing inputs are skipped, NaN and 100 classes hand
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
-from sports_rec.reporting.data_analysis import split_statistics, write_data_analysis
+from sports_rec.reporting.data_analysis import (
+    AnalysisInputError,
+    class_counts,
+    main,
+    split_statistics,
+    video_table,
+    write_data_analysis,
+)
+from sports_rec.reporting.plots import integer_epochs
 from sports_rec.reporting.run_plots import generalisation_gap, plot_run, top_classes
 
 
@@ -134,6 +144,7 @@ def test_split_statistics_count_items_groups_frames_and_removed_clips(tmp_path: 
     ).set_index("split")
     assert list(stats.index) == ["train", "valid", "test"]
     assert stats.loc["train"].to_dict() == {
+        "source": "train",
         "items": 2,
         "groups": 2,
         "frames": 160,
@@ -170,3 +181,143 @@ def test_write_data_analysis_for_clips_and_for_images(tmp_path: Path) -> None:
     assert names == {"split_statistics.csv", "split_statistics.md", "class_distribution.png"}
     stats = pd.read_csv(images / "analysis" / "split_statistics.csv").set_index("split")
     assert stats.loc["train", "samples"] == 2 and stats.loc["train", "classes"] == 2
+    # no group column: groups unknown (empty), not one group per image
+    assert stats["groups"].isna().all() and stats["frames"].isna().all()
+    markdown = (images / "analysis" / "split_statistics.md").read_text()
+    assert "<NA>" not in markdown and "nan" not in markdown
+
+
+def test_class_counts_show_the_training_split_before_and_after_downsampling(
+    tmp_path: Path,
+) -> None:
+    splits_and_clips(tmp_path)
+    counts = class_counts(pd.read_csv(tmp_path / "splits.csv"), pd.read_csv(tmp_path / "clips.csv"))
+    assert list(counts.columns) == ["train (before downsampling)", "train", "valid", "test"]
+    assert counts.loc[1].tolist() == [8, 5, 0, 2]
+    assert counts.loc[2].tolist() == [4, 4, 1, 0]
+    assert counts.loc[3].tolist() == [0, 0, 0, 3]
+
+
+def test_validation_that_is_the_test_split_counts_the_test_videos(tmp_path: Path) -> None:
+    """data.val_split=test: clips.csv's valid clips are cut from the test videos, so the
+    valid row counts those videos (source test), not the unused on-disk valid video."""
+    splits_and_clips(tmp_path)
+    clips = pd.read_csv(tmp_path / "clips.csv")
+    test_clips = clips[clips["split"] == "test"]
+    clips = pd.concat([clips[clips["split"] != "valid"], test_clips.assign(split="valid")])
+    splits = pd.read_csv(tmp_path / "splits.csv")
+    for given in (None, True):  # inferred from the clips' videos, or stated
+        stats = split_statistics(splits, clips, val_is_test=given).set_index("split")
+        assert stats.loc["valid", ["source", "items", "frames", "samples"]].tolist() == [
+            "test",
+            1,
+            80,
+            5,
+        ]
+    assert "valid (= test)" in class_counts(splits, clips).columns
+    # an image run stating it (run_info.json) without any valid image on disk
+    images = tmp_path / "images"
+    images.mkdir()
+    pd.DataFrame(
+        {"path": ["x", "y", "z"], "label": [0, 1, 1], "split": ["train", "test", "test"]}
+    ).to_csv(images / "splits.csv", index=False)
+    (images / "run_info.json").write_text('{"val_is_test": true}')
+    write_data_analysis(images)
+    stats = pd.read_csv(images / "analysis" / "split_statistics.csv")
+    assert stats["split"].tolist() == ["train", "valid", "test"]
+    assert stats.set_index("split").loc["valid", ["source", "items"]].tolist() == ["test", 2]
+
+
+def test_unknown_split_names_are_kept_after_the_known_ones() -> None:
+    splits = pd.DataFrame(
+        {"path": list("abcd"), "label": [0, 0, 1, 1], "split": ["val", "train", "test", "val"]}
+    )
+    stats = split_statistics(splits)
+    assert stats["split"].tolist() == ["train", "test", "val"]
+    assert stats.set_index("split").loc["val", "items"] == 2
+
+
+def test_videos_without_known_properties_are_left_out_of_their_figure(tmp_path: Path) -> None:
+    splits = pd.DataFrame(
+        {
+            "path": ["a", "b", "c"],
+            "label": [0, 1, 1],
+            "split": ["train", "train", "test"],
+            "num_frames": [90, 100, np.nan],
+            "fps": [30.0, 0.0, 25.0],
+            "width": [48, 48, 64],
+            "height": [64, 64, 80],
+        }
+    )
+    videos = video_table(splits)
+    assert videos["path"].tolist() == ["a"] and videos["duration"].tolist() == [3.0]
+    unknown = splits.assign(fps=np.nan)
+    unknown.to_csv(tmp_path / "splits.csv", index=False)
+    names = {p.name for p in write_data_analysis(tmp_path)}
+    assert "video_properties.png" not in names and "class_distribution.png" in names
+
+
+def test_a_hundred_classes_keep_the_class_distribution_one_page(tmp_path: Path) -> None:
+    labels = np.repeat(np.arange(100), 3)
+    pd.DataFrame(
+        {
+            "path": [f"{i}.jpg" for i in range(300)],
+            "label": labels,
+            "split": np.tile(["train", "valid", "test"], 100),
+            "class_name": [f"sport {c}" for c in labels],
+        }
+    ).to_csv(tmp_path / "splits.csv", index=False)
+    write_data_analysis(tmp_path)
+    with Image.open(tmp_path / "analysis" / "class_distribution.png") as image:
+        assert image.width <= 24 * 110
+    stats = pd.read_csv(tmp_path / "analysis" / "split_statistics.csv").set_index("split")
+    assert stats["classes"].tolist() == [100, 100, 100]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("path,split\na.jpg,train\n", "no column(s) label"),
+        ("", "not a readable CSV"),
+    ],
+)
+def test_unusable_splits_csv_raises_naming_the_file(
+    tmp_path: Path, content: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "splits.csv").write_text(content)
+    with pytest.raises(AnalysisInputError, match=re.escape(message)) as caught:
+        write_data_analysis(tmp_path)
+    assert str(tmp_path / "splits.csv") in str(caught.value)
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(tmp_path)])
+    assert exit_info.value.code == 1
+    assert message in capsys.readouterr().err
+
+
+def test_clips_csv_without_a_split_column_raises(tmp_path: Path) -> None:
+    splits_and_clips(tmp_path)
+    clips = pd.read_csv(tmp_path / "clips.csv").drop(columns="split")
+    clips.to_csv(tmp_path / "clips.csv", index=False)
+    with pytest.raises(AnalysisInputError, match=r"clips\.csv has no column\(s\) split"):
+        write_data_analysis(tmp_path)
+
+
+def test_epoch_ticks_are_whole_epochs() -> None:
+    fig, ax = plt.subplots()
+    ax.plot([0, 1, 2], [0.1, 0.2, 0.3])
+    integer_epochs(ax)
+    fig.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if 0 <= t <= 2]
+    plt.close(fig)
+    assert ticks == [0.0, 1.0, 2.0]
+
+
+def test_a_broken_per_class_csv_is_a_message_naming_it(tmp_path: Path) -> None:
+    from sports_rec.reporting.run_plots import PlotInputError
+
+    (tmp_path / "per_class_accuracy.csv").write_text("epoch,accuracy\n0,0.5\n")
+    with pytest.raises(PlotInputError, match=r"per_class_accuracy.csv has no column\(s\) split"):
+        plot_run(tmp_path)
+    (tmp_path / "per_class_accuracy.csv").write_text("")
+    with pytest.raises(PlotInputError, match="is not a readable CSV"):
+        plot_run(tmp_path)

@@ -338,7 +338,7 @@ class SportsDataModule(L.LightningDataModule):
         with (out / "data_report.txt").open("a") as report:
             report.write("\n".join(lines) + "\n")
         try:  # figures are optional: never lose a run over one
-            write_data_analysis(out)
+            write_data_analysis(out, val_is_test=self.val_split == "test")
         except Exception as error:
             log.warning("Could not write the data analysis (%s: %s)", type(error).__name__, error)
 

@@ -13,6 +13,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
 
 FAMILIES: dict[str, tuple[str, ...]] = {
     "loss": ("train/loss", "val/loss"),
@@ -20,6 +22,11 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "lr": ("lr",),
     "throughput": ("train/samples_per_sec", "val/samples_per_sec"),
 }
+
+
+def integer_epochs(ax: Axes) -> None:
+    """Epoch ticks at whole epochs: a 3-epoch run otherwise reads 0.25, 0.5 ... epochs."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def plot_curves(metrics_csv: str | Path, out_dir: str | Path) -> list[Path]:
@@ -37,6 +44,7 @@ def plot_curves(metrics_csv: str | Path, out_dir: str | Path) -> list[Path]:
             rows = frame[["epoch", column]].dropna()
             ax.plot(rows["epoch"], rows[column], marker="o", label=column)
         ax.set_xlabel("epoch")
+        integer_epochs(ax)
         ax.set_ylabel(family)
         if family == "lr":
             ax.set_yscale("log")
@@ -90,6 +98,7 @@ def plot_weight_norms(norms_csv: str | Path, out_dir: str | Path) -> list[Path]:
             for layer, rows in head.groupby("layer", sort=False):
                 ax.plot(rows["epoch"], rows[norm], marker="o", label=layer)
             ax.set_xlabel("epoch (-1: before training)")
+            integer_epochs(ax)
             ax.set_ylabel(f"{norm.upper()} norm")
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
@@ -105,6 +114,7 @@ def plot_weight_norms(norms_csv: str | Path, out_dir: str | Path) -> list[Path]:
     axes[1].plot(totals.index, totals["l2sq"] ** 0.5, marker="o")
     for ax, name in zip(axes, ("L1 (sum |w|)", "L2 (sqrt sum w^2)"), strict=True):
         ax.set_xlabel("epoch (-1: before training)")
+        integer_epochs(ax)
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
     fig.suptitle("All weights: norms over epochs")

@@ -19,6 +19,7 @@ in the exercise-video recipes).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -28,11 +29,35 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from sports_rec.reporting.plots import plot_curves
+from sports_rec.errors import SportsRecError
+from sports_rec.reporting.plots import integer_epochs, plot_curves
 from sports_rec.utils.logging import get_logger
 
 log = get_logger(__name__)
 LEGEND_LIMIT = 20  # classes named in a legend; beyond it the lines stay unlabelled
+PER_CLASS_COLUMNS = ("epoch", "split", "class_id", "class_name", "accuracy", "support")
+
+
+class PlotInputError(SportsRecError, ValueError):
+    """A run folder's ``metrics.csv`` / ``per_class_accuracy.csv`` that cannot be plotted."""
+
+
+def read_run_csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
+    """``path`` with the ``required`` columns, or an error naming the file and the fix."""
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise PlotInputError(
+            f"{path} is not a readable CSV ({error}): training writes it every epoch; "
+            "delete it to skip its figures, or re-run training"
+        ) from error
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise PlotInputError(
+            f"{path} has no column(s) {', '.join(missing)} (it has {', '.join(frame.columns)}): "
+            "give a file written by sports_rec.train"
+        )
+    return frame
 
 
 def generalisation_gap(frame: pd.DataFrame) -> pd.DataFrame:
@@ -68,6 +93,7 @@ def plot_combined(frame: pd.DataFrame, path: Path) -> Path:
     axes[1, 1].set_title("learning rate")
     for ax in axes.flat:
         ax.set_xlabel("epoch")
+        integer_epochs(ax)
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -99,9 +125,19 @@ def top_classes(per_class: pd.DataFrame, k: int = 10, split: str = "val") -> lis
 def _lines(table: pd.DataFrame, classes: list[str], path: Path, title: str) -> Path:
     fig, ax = plt.subplots(figsize=(10, 5.5))
     labelled = len(classes) <= LEGEND_LIMIT
-    for name in classes:
-        ax.plot(table.columns, table.loc[name], marker=".", label=name if labelled else None)
+    colours = plt.get_cmap("tab20").colors  # 10 default colours would repeat for 17 classes
+    styles = ("-", "--", ":")
+    for i, name in enumerate(classes):
+        ax.plot(
+            table.columns,
+            table.loc[name],
+            marker=".",
+            color=colours[i % len(colours)],
+            linestyle=styles[(i // len(colours)) % len(styles)],
+            label=name if labelled else None,
+        )
     ax.set_xlabel("epoch")
+    integer_epochs(ax)
     ax.set_ylabel("accuracy")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
@@ -118,20 +154,21 @@ def plot_per_class(
     per_class_csv: str | Path, out_dir: str | Path, split: str = "val", top: int = 10
 ) -> list[Path]:
     """The four per-class figures (module docstring) of ``split``; none if it has no rows."""
-    per_class = pd.read_csv(per_class_csv)
+    per_class = read_run_csv(Path(per_class_csv), PER_CLASS_COLUMNS)
     table = accuracy_table(per_class, split)
     if table.empty:
         return []
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     classes = list(table.index)
+    best = top_classes(per_class, top, split)
     written = [
         _lines(table, classes, out / "per_class_accuracy.png", f"{split} accuracy per class"),
         _lines(
             table,
-            top_classes(per_class, top, split),
+            best,
             out / f"per_class_accuracy_top{top}.png",
-            f"{split} accuracy: the {top} best classes at the last epoch",
+            f"{split} accuracy: the {len(best)} best classes at the last epoch",
         ),
     ]
 
@@ -192,9 +229,9 @@ def plot_run(
     written: list[Path] = []
     metrics = run / "metrics.csv"
     if metrics.is_file():
+        frame = read_run_csv(metrics, ("epoch",))
         written += plot_curves(metrics, out)
-        frame = pd.read_csv(metrics)
-        if "epoch" in frame.columns and len(frame):
+        if len(frame):
             written.append(plot_combined(frame, out / "combined.png"))
     per_class_csv = run / "per_class_accuracy.csv"
     if per_class and per_class_csv.is_file():
@@ -210,7 +247,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.run_dir.is_dir():
         parser.error(f"{args.run_dir} is not a run folder")
-    for path in plot_run(args.run_dir, split=args.split, top_classes=args.top_classes):
+    try:
+        written = plot_run(args.run_dir, split=args.split, top_classes=args.top_classes)
+    except SportsRecError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    for path in written:
         print(path)
 
 
