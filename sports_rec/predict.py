@@ -40,7 +40,7 @@ import sports_rec  # noqa: F401  (registers the config resolvers)
 from sports_rec.checkpoint import load_classifier
 from sports_rec.data.datamodule import auto_num_workers
 from sports_rec.data.datasets import dataset_class
-from sports_rec.data.image_io import ImageDecodeError, load_image
+from sports_rec.data.image_io import DATASET_SLACK, ImageDecodeError, load_image
 from sports_rec.data.index import IMAGE_EXTENSIONS, is_image_file
 from sports_rec.errors import SportsRecError
 from sports_rec.export import OnnxRunner, load_exported, sidecar_path
@@ -182,7 +182,9 @@ class FileSamples(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor | None, str]:
         try:
-            image = load_image(self.paths[index], mode=self.mode, max_side=self.max_side)
+            image = load_image(
+                self.paths[index], mode=self.mode, max_side=self.max_side, slack=DATASET_SLACK
+            )
         except ImageDecodeError as error:
             return None, error.reason
         return self.transform(image), ""

@@ -66,14 +66,16 @@ def test_flip_mirrors_keypoints_and_swaps_left_and_right_joints_with_visibility(
     assert torch.equal(again["visibility"], sample["visibility"])
 
 
-def _dataset(tmp_path: Path, transform, encoding: str = "pixels", crop=None):
+def _dataset(tmp_path: Path, transform, encoding: str = "pixels", crop=None, max_side=None):
     image = Image.new("RGB", (60, 40), (40, 90, 160))
     path = tmp_path / "pose.png"
     image.save(path)
     frame = pd.DataFrame({"path": [str(path)], "label": [0], "keypoints": [_pose()]})
     if crop is not None:
         frame["crop"] = [crop]
-    return KeypointImageDataset(frame, transform=transform, encoding=encoding, image_size=32)
+    return KeypointImageDataset(
+        frame, transform=transform, encoding=encoding, image_size=32, max_side=max_side
+    )
 
 
 def test_keypoints_follow_resizes_and_encodings(tmp_path: Path) -> None:
@@ -102,6 +104,23 @@ def test_an_avatar_crop_shifts_keypoints_and_a_joint_outside_becomes_invisible(
     assert joints[LEFT_SHOULDER].tolist() == pytest.approx([2.0, 10 * 40 / 30, 2.0])
     outside = [j for j in range(1, 17) if _pose()[j, 0] - 8 < 0 or _pose()[j, 0] - 8 >= 40]
     assert outside and all(joints[j, 2] == 0 for j in outside)
+
+
+@pytest.mark.parametrize("crop", [None, (8, 10, 48, 40)])
+def test_keypoints_stay_on_their_pixels_when_decoding_reduces_a_large_image(
+    tmp_path: Path, crop
+) -> None:
+    """InfiniteForm's renders are far larger than ``max_side``: decoding reduces them, and
+    the keypoints and avatar crop (in the source's pixels) must be scaled with them."""
+    plain = image_transforms(train=False, size=40, crop_pct=1.0)
+    full = _dataset(tmp_path, plain, "pixels", crop)[0]
+    reduced_dataset = _dataset(tmp_path, plain, "pixels", crop, max_side=16)
+    assert min(reduced_dataset.load(0)["image"].size) < 40  # decoding did reduce it
+    reduced = reduced_dataset[0]
+    joints, expected = reduced["keypoints"].reshape(17, 3), full["keypoints"].reshape(17, 3)
+    assert torch.equal(joints[:, 2], expected[:, 2])
+    assert joints[:, :2].numpy() == pytest.approx(expected[:, :2].numpy(), abs=2.5)
+    assert joints[LEFT_SHOULDER, 2] == 2 and joints[NOSE].tolist() == [0.0, 0.0, 0.0]
 
 
 # ------------------------------------------------------------------ freeze on named parts

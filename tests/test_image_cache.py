@@ -15,7 +15,7 @@ from PIL import Image
 import sports_rec.data.image_cache as image_cache
 from sports_rec.data.datasets import ImageDataset
 from sports_rec.data.image_cache import ImageCache
-from sports_rec.data.image_io import load_image
+from sports_rec.data.image_io import DATASET_SLACK, load_image
 from sports_rec.data.transforms import image_transforms
 from sports_rec.errors import ConfigError
 
@@ -31,7 +31,7 @@ def test_cached_pixels_equal_a_direct_decode_and_files_are_decoded_once(
 ) -> None:
     source = photo(tmp_path / "a.jpg")
     cache = ImageCache(tmp_path / "cache", "RGB", max_side=128)
-    direct = load_image(source, "RGB", max_side=128)
+    direct = load_image(source, "RGB", max_side=128, slack=DATASET_SLACK)  # as the dataset
     first = cache.load(source)
     assert np.array_equal(np.asarray(first), np.asarray(direct)) and first.size == direct.size
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == 1

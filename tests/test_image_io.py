@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sports_rec.data.image_io import ImageDecodeError, find_unreadable, load_image
+from sports_rec.data.image_io import ImageDecodeError, find_unreadable, load_image, source_size
 
 
 def noise_image(width: int, height: int, seed: int = 0) -> Image.Image:
@@ -101,6 +101,30 @@ def test_huge_png_decoded_small(tmp_path: Path) -> None:
     path = tmp_path / "huge.png"
     noise_image(600, 900).save(path)
     assert load_image(path, max_side=50).size == (50, 75)
+
+
+def test_slack_keeps_images_the_transforms_resize_anyway(tmp_path: Path) -> None:
+    """With slack 2 (the datasets') an image up to twice the cap is left for the transforms'
+    own resize; larger ones, and every one with slack 1, are reduced to the cap."""
+    medium, large = tmp_path / "medium.png", tmp_path / "large.png"
+    noise_image(300, 200).save(medium)  # shorter side 200: between the cap and twice it
+    noise_image(900, 600).save(large)
+    assert load_image(medium, max_side=128, slack=2).size == (300, 200)
+    assert load_image(medium, max_side=128).size == (192, 128)
+    assert load_image(large, max_side=128, slack=2).size == (192, 128)
+    assert source_size(large) == (900, 600)
+
+
+def test_source_size_is_upright(tmp_path: Path) -> None:
+    """EXIF orientation 6 (a phone held upright): the header says 40 x 20, the image is 20 x
+    40, as load_image returns it."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "phone.jpg"
+    noise_image(40, 20).save(path, exif=exif)
+    assert source_size(path) == load_image(path).size == (20, 40)
+    with pytest.raises(ImageDecodeError, match=r"not-there\.jpg"):
+        source_size(tmp_path / "not-there.jpg")
 
 
 def test_corrupt_file_raises_naming_file(tmp_path: Path) -> None:

@@ -33,10 +33,12 @@ from torchvision.transforms import v2
 from sports_rec.data.image_cache import ImageCache
 from sports_rec.data.image_io import (
     CHECK_HINT,
+    DATASET_SLACK,
     UNCHECKED_HINT,
     ImageDecodeError,
     find_unreadable,
     load_image,
+    source_size,
 )
 from sports_rec.data.keypoints import encode_keypoints, keypoint_vector_size
 from sports_rec.data.transforms import KeypointVisibility, TimmTransform
@@ -131,7 +133,9 @@ class ImageDataset(Dataset):
             if self.cache is not None:
                 image = self.cache.load(path)
             else:
-                image = load_image(path, mode=self.mode, max_side=self.max_side)
+                image = load_image(
+                    path, mode=self.mode, max_side=self.max_side, slack=DATASET_SLACK
+                )
         except ImageDecodeError as error:
             raise ImageDecodeError(path, error.reason, hint=self.hint) from None
         return {"image": image}
@@ -217,9 +221,20 @@ class KeypointImageDataset(ImageDataset):
     def load(self, index: int) -> dict[str, Any]:
         sample = super().load(index)
         image = sample["image"]
+        # Crops and keypoints are in the source image's pixels; decoding may have reduced it
+        # (``max_side``: InfiniteForm's renders are far larger than the net's input).
+        width, height = source_size(self.paths[index])
+        sx, sy = image.width / width, image.height / height
+        keypoints = self.keypoints[index].copy()
+        keypoints[:, 0] *= sx
+        keypoints[:, 1] *= sy
         if self.crops is not None and self.crops[index] is not None:
-            image = image.crop(tuple(int(v) for v in self.crops[index]))
-        keypoints = self._raw(index)
+            x0, y0, x1, y1 = (float(v) for v in self.crops[index][:4])
+            left, top = round(x0 * sx), round(y0 * sy)
+            image = image.crop((left, top, round(x1 * sx), round(y1 * sy)))
+            placed = keypoints[:, 2] > 0
+            keypoints[placed, 0] -= left
+            keypoints[placed, 1] -= top
         zero = (keypoints[:, 2] == 0) & (keypoints[:, 0] == 0) & (keypoints[:, 1] == 0)
         return {
             "image": image,

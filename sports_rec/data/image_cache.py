@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from sports_rec.data.image_io import load_image
+from sports_rec.data.image_io import DATASET_SLACK, load_image
 from sports_rec.utils.logging import get_logger
 
 log = get_logger(__name__)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: stored with load_image's DATASET_SLACK, as the dataset decodes
 
 
 class ImageCache:
@@ -58,14 +58,16 @@ class ImageCache:
         try:
             entry = self.entry(path)
         except OSError:
-            return load_image(path, mode=self.mode, max_side=self.max_side)  # its own error
+            return load_image(
+                path, mode=self.mode, max_side=self.max_side, slack=DATASET_SLACK
+            )  # its own error
         try:
             return Image.fromarray(np.load(entry))  # (H, W): L, (H, W, 3): RGB
         except (FileNotFoundError, NotADirectoryError):  # not cached (yet)
             pass
         except (OSError, ValueError) as error:  # a damaged entry: decode again, replace it
             log.warning("Image cache entry %s is unreadable (%s); decoding again", entry, error)
-        image = load_image(path, mode=self.mode, max_side=self.max_side)
+        image = load_image(path, mode=self.mode, max_side=self.max_side, slack=DATASET_SLACK)
         self._store(entry, np.asarray(image))
         return image
 

@@ -48,15 +48,26 @@ class ImageDecodeError(SportsRecError, OSError):
         super().__init__(f"cannot read image '{path}': {reason}. {hint}")
 
 
-def load_image(path: str | Path, mode: str = "RGB", max_side: int | None = None) -> Image.Image:
+#: ``slack`` of the training, predict and cache decoding (see :func:`load_image`).
+DATASET_SLACK = 2.0
+
+
+def load_image(
+    path: str | Path, mode: str = "RGB", max_side: int | None = None, slack: float = 1.0
+) -> Image.Image:
     """Open ``path`` as a fully decoded PIL image in ``mode``.
 
     Args:
         path: image file.
         mode: ``"RGB"`` or ``"L"``.
-        max_side: if set, images whose shorter side exceeds it are reduced so the shorter
-            side equals ``max_side`` (aspect ratio kept). Pick at least the training
-            resolution; the transforms do the final resize.
+        max_side: if set, images whose shorter side exceeds ``slack * max_side`` are reduced
+            so the shorter side equals ``max_side`` (aspect ratio kept). Pick at least the
+            training resolution; the transforms do the final resize.
+        slack: 1 reduces every image above ``max_side``. The training and predict
+            datasets and the image cache pass :data:`DATASET_SLACK` (2): JPEG draft
+            decoding already lands between ``max_side`` and twice that, and a second
+            resize right before the transforms' own costs more than it saves (a 512 px
+            photo for a 224 px input: 5.6 ms with it, 1.4 ms without).
     """
     try:
         with Image.open(path) as opened:
@@ -75,11 +86,30 @@ def load_image(path: str | Path, mode: str = "RGB", max_side: int | None = None)
             background = Image.new("RGBA", image.size, (255, 255, 255, 255))
             image = Image.alpha_composite(background, image)
         image = image.convert(mode)
-    if max_side is not None and min(image.size) > max_side:
+    if max_side is not None and min(image.size) > slack * max_side:
         scale = max_side / min(image.size)
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         image = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
     return image
+
+
+#: EXIF orientations that turn the stored image by 90 degrees (width and height swap).
+_SIDEWAYS = {5, 6, 7, 8}
+
+
+def source_size(path: str | Path) -> tuple[int, int]:
+    """``(width, height)`` of the upright full-size image :func:`load_image` decodes from
+    ``path`` (EXIF orientation applied), read from the header alone. Coordinates given in
+    the source's pixels (keypoints, crops) are scaled by ``loaded.size / source_size`` when
+    ``max_side`` reduced the image."""
+    try:
+        with Image.open(path) as opened:
+            width, height = opened.size
+            if opened.getexif().get(0x0112) in _SIDEWAYS:
+                width, height = height, width
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ImageDecodeError(path, f"{type(error).__name__}: {error}") from error
+    return width, height
 
 
 def _check(path: str) -> str | None:
