@@ -115,6 +115,21 @@ def test_slack_keeps_images_the_transforms_resize_anyway(tmp_path: Path) -> None
     assert source_size(large) == (900, 600)
 
 
+def test_grayscale_decoding_of_a_colour_jpeg_is_its_luminance(tmp_path: Path) -> None:
+    """mode="L" reads the JPEG's luma plane directly: the pixels of decoding to RGB and
+    converting, to rounding, at full and at reduced scale."""
+    path = tmp_path / "colour.jpg"
+    rng = np.random.default_rng(3)
+    small = Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8))
+    small.resize((640, 480), Image.Resampling.BILINEAR).save(path, quality=90)
+    for max_side in (None, 100):
+        gray = load_image(path, "L", max_side=max_side)
+        via_rgb = load_image(path, "RGB", max_side=max_side).convert("L")
+        assert gray.mode == "L" and gray.size == via_rgb.size
+        difference = np.abs(np.asarray(gray, int) - np.asarray(via_rgb, int))
+        assert difference.max() <= 2 and difference.mean() < 0.5
+
+
 def test_source_size_is_upright(tmp_path: Path) -> None:
     """EXIF orientation 6 (a phone held upright): the header says 40 x 20, the image is 20 x
     40, as load_image returns it."""
