@@ -131,7 +131,7 @@ def main() -> None:
                     f"{rates[2] / rates[0]:.1f}x",
                     f"{rates[2] / consumes:.1f}x",
                 )
-    Console().print(table)
+    Console(width=120).print(table)
 
 
 if __name__ == "__main__":

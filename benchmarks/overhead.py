@@ -5,9 +5,11 @@ Both train the same net on the same in-memory batches in one process, in alterna
 entropy, backward, AdamW step; the *stack* is ``Classifier`` built from the Hydra config
 (metrics, per-class confusion, the default callbacks: throughput, epoch metrics, per-class
 accuracy, checkpoints) under the Lightning ``Trainer`` of ``trainer=cpu``/``gpu``. The stack
-runs with its fast paths as configured (``model.channels_last=auto`` by default) and, with
-``--no-fast``, without them. Printed: median images/s per round and the time ratio
-plain / stack (> 1: the stack is faster).
+runs with its fast paths as configured (``model.channels_last=auto``, ``optimizer.fused=auto``,
+the default trainer's ``${auto_precision:}``: bf16-mixed on CPUs with AMX), with those a CPU
+without native bf16 gets (``32-true``), and with none (NCHW, torch's optimizer loop, fp32).
+Printed: median images/s per round and the time ratio plain / stack (> 1: the stack is
+faster).
 
     python benchmarks/overhead.py --model small --image-size 112 --batch-size 32
     python benchmarks/overhead.py --model mobilenetv2 --image-size 160 --rounds 3
@@ -29,6 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 
 import sports_rec
 from sports_rec.models.classifier import Classifier
+from sports_rec.utils.resolvers import register_resolvers
 from sports_rec.utils.run import instantiate_callbacks
 
 CONF_DIR = sports_rec.CONF_DIR
@@ -64,23 +67,35 @@ class StepTimer(L.Callback):
         self.seconds = time.perf_counter() - self.start
 
 
-def config(model: str, size: int, fast: bool, out: Path):
+#: The stack's variants: the defaults, the defaults a CPU without native bf16 gets (an AVX2
+#: machine: fp32 with the other fast paths), and no fast path at all.
+VARIANTS: dict[str, list[str]] = {
+    "stack (no fast paths)": [
+        "model.channels_last=false",
+        "optimizer.fused=false",
+        "trainer.precision=32-true",
+    ],
+    "stack (defaults without bf16)": ["trainer.precision=32-true"],
+    "stack (defaults)": [],
+}
+
+
+def config(model: str, size: int, variant: str, out: Path):
     overrides = [
         f"model={model}",
         f"data.image_size={size}",
         f"paths.root_dir={out}",
         f"paths.output_dir={out}",
         "logger=csv",
+        *VARIANTS.get(variant, []),
     ]
-    if not fast:
-        overrides.append("model.channels_last=false")
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         return compose("train", overrides=overrides)
 
 
-def stack_round(args, fast: bool, data: InMemory, steps: int) -> float:
+def stack_round(args, variant: str, data: InMemory, steps: int) -> tuple[float, str]:
     with tempfile.TemporaryDirectory() as out:
-        cfg = config(args.model, args.image_size, fast, Path(out))
+        cfg = config(args.model, args.image_size, variant, Path(out))
         torch.manual_seed(0)
         model = Classifier(
             net=dict(cfg.model.net),
@@ -103,7 +118,8 @@ def stack_round(args, fast: bool, data: InMemory, steps: int) -> float:
         callbacks = [
             c
             for c in instantiate_callbacks(cfg.callbacks)
-            if type(c).__name__ not in ("RichProgressBar", "EarlyStopping", "LearningRateMonitor")
+            if type(c).__name__
+            not in ("RichProgressBar", "RichModelSummary", "EarlyStopping", "LearningRateMonitor")
         ]
         trainer = L.Trainer(
             accelerator="auto",
@@ -111,18 +127,22 @@ def stack_round(args, fast: bool, data: InMemory, steps: int) -> float:
             max_epochs=1,
             logger=False,
             callbacks=[*callbacks, timer],
+            precision=cfg.trainer.precision,
             limit_val_batches=0,
             enable_progress_bar=False,
             enable_model_summary=False,
         )
         loader = DataLoader(data, batch_size=args.batch_size, shuffle=False, drop_last=True)
         trainer.fit(model, train_dataloaders=loader)
-        return timer.seconds / (steps - args.warmup)
+        layout = "NCHW" if model.memory_format is None else "NHWC"
+        fused = bool(trainer.optimizers[0].defaults.get("fused"))
+        settings = f"{trainer.precision}, {layout}, {'fused' if fused else 'loop'} step"
+        return timer.seconds / (steps - args.warmup), settings
 
 
 def plain_round(args, data: InMemory, steps: int) -> float:
     with tempfile.TemporaryDirectory() as out:
-        cfg = config(args.model, args.image_size, False, Path(out))
+        cfg = config(args.model, args.image_size, "stack (no fast paths)", Path(out))
     from hydra.utils import instantiate
 
     torch.manual_seed(0)
@@ -156,6 +176,7 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
+    register_resolvers()
     if args.threads:
         torch.set_num_threads(args.threads)
     n = args.steps * args.batch_size
@@ -164,28 +185,31 @@ def main() -> None:
         torch.randn(n, 3, args.image_size, args.image_size, generator=generator),
         torch.randint(0, args.classes, (n,), generator=generator),
     )
-    times: dict[str, list[float]] = {"plain loop": [], "stack (no fast paths)": [], "stack": []}
+    times: dict[str, list[float]] = {"plain loop": [], **{name: [] for name in VARIANTS}}
+    settings = {"plain loop": "32-true, NCHW, loop step"}
     for _ in range(args.rounds):
         times["plain loop"].append(plain_round(args, data, args.steps))
-        times["stack (no fast paths)"].append(stack_round(args, False, data, args.steps))
-        times["stack"].append(stack_round(args, True, data, args.steps))
+        for name in VARIANTS:
+            seconds, settings[name] = stack_round(args, name, data, args.steps)
+            times[name].append(seconds)
     plain = sorted(times["plain loop"])[len(times["plain loop"]) // 2]
     device = "cuda" if torch.cuda.is_available() else f"cpu ({torch.get_num_threads()} threads)"
     table = Table(
         title=f"{args.model} @ {args.image_size}px, batch {args.batch_size}, {device}, "
         f"median of {args.rounds} rounds x {args.steps - args.warmup} steps"
     )
-    for column in ("path", "ms/step", "images/s", "plain time / path time"):
-        table.add_column(column, justify="right" if column != "path" else "left")
+    for column in ("path", "settings", "ms/step", "images/s", "plain time / path time"):
+        table.add_column(column, justify="left" if column in ("path", "settings") else "right")
     for name, values in times.items():
         median = sorted(values)[len(values) // 2]
         table.add_row(
             name,
+            settings[name],
             f"{median * 1000:.0f}",
             f"{args.batch_size / median:.1f}",
             f"{plain / median:.2f}x",
         )
-    Console().print(table)
+    Console(width=120).print(table)
     gpu_section(args)
 
 
@@ -228,7 +252,7 @@ def gpu_section(args: argparse.Namespace) -> None:
     ]
     for name, amp, channels_last, compiled in settings:
         with tempfile.TemporaryDirectory() as out:
-            cfg = config(args.model, args.image_size, False, Path(out))
+            cfg = config(args.model, args.image_size, "stack (no fast paths)", Path(out))
         torch.manual_seed(0)
         net = instantiate(cfg.model.net, num_classes=args.classes, in_chans=3).to(device)
         inputs = x

@@ -1,9 +1,11 @@
-"""Fast paths (channels_last, torch.compile, the mixed-precision choice): when each is on,
-that it gives the plain path's numbers, and that compile falls back cleanly."""
+"""Fast paths (channels_last, torch.compile, the fused optimizer step, the mixed-precision
+choice): when each is on, that it gives the plain path's numbers, and that compile falls
+back cleanly."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 import timm
@@ -12,8 +14,15 @@ from omegaconf import OmegaConf
 
 from sports_rec.errors import ConfigError
 from sports_rec.models.classifier import Classifier
-from sports_rec.models.fast_paths import CompiledForward, channels_last_format, compiled_forward
+from sports_rec.models.fast_paths import (
+    CompiledForward,
+    channels_last_format,
+    compiled_forward,
+    resolve_fused,
+)
+from sports_rec.models.fast_paths import cpu_computes_bf16 as real_cpu_computes_bf16
 from sports_rec.models.nets.c3d import C3D
+from sports_rec.train import train
 from sports_rec.utils.resolvers import register_resolvers
 
 
@@ -43,12 +52,12 @@ def test_clip_nets_use_channels_last_3d_and_bad_settings_are_refused() -> None:
         channels_last_format(C3D(3, width=4), "sometimes", clip_spec)
 
 
-def classifier(size: int, **fast) -> Classifier:
+def classifier(size: int, optimizer: dict | None = None, **fast) -> Classifier:
     torch.manual_seed(0)
     return Classifier(
         net={"_target_": "timm.create_model", "model_name": "resnet10t"},
         loss={"_target_": "sports_rec.models.losses.cross_entropy"},
-        optimizer={"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1},
+        optimizer=optimizer or {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1},
         scheduler=None,
         metadata={"class_names": ["a", "b", "c"], "input_spec": spec(3, size, size)},
         fast_paths=fast,
@@ -119,3 +128,171 @@ def test_gpu_trainers_choose_bf16_where_the_gpu_has_it(
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: bf16)
     cfg = OmegaConf.create({"precision": "${mixed_precision:}"})
     assert cfg.precision == expected
+
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "setting", "expected"),
+    [
+        ("torch.optim.AdamW", "auto", True),
+        ("torch.optim.SGD", "auto", True),
+        ("torch.optim.Adam", False, None),
+        ("torch.optim.AdamW", "true", True),
+    ],
+)
+def test_fused_step_rule(optimizer: str, setting, expected) -> None:
+    cfg = {"_target_": optimizer, "_partial_": True, "lr": 0.1, "fused": setting}
+    assert resolve_fused(cfg, CPU)["fused"] is expected
+
+
+def test_fused_auto_leaves_optimizers_without_it_and_explicit_foreach_alone() -> None:
+    rmsprop = {"_target_": "torch.optim.RMSprop", "_partial_": True, "fused": "auto"}
+    assert resolve_fused(rmsprop, CPU) == {"_target_": "torch.optim.RMSprop", "_partial_": True}
+    foreach = {"_target_": "torch.optim.AdamW", "foreach": True, "fused": "auto"}
+    assert resolve_fused(foreach, CPU)["fused"] is None
+    plain = {"_target_": "torch.optim.AdamW"}
+    assert resolve_fused(plain, CPU) == plain  # no key: torch's default
+    assert resolve_fused({**plain, "fused": "auto"}, torch.device("meta"))["fused"] is None
+    with pytest.raises(ConfigError, match=r"RMSprop has no fused step: set optimizer\.fused=auto"):
+        resolve_fused({**rmsprop, "fused": True}, CPU)
+    clipped = {"_target_": "torch.optim.AdamW", "fused": "auto"}
+    assert resolve_fused(clipped, CPU, clips_mixed_precision=True)["fused"] is None
+    with pytest.raises(ConfigError, match=r"cannot be combined with trainer\.gradient_clip_val"):
+        resolve_fused({**clipped, "fused": True}, CPU, clips_mixed_precision=True)
+    with pytest.raises(ConfigError, match=r"optimizer\.fused must be auto, true or false"):
+        resolve_fused({**foreach, "fused": "always"}, CPU)
+
+
+@pytest.mark.parametrize("name", ["AdamW", "Adam", "SGD"])
+def test_fused_optimizer_step_gives_the_loops_weights(name: str) -> None:
+    """Three steps through ``configure_optimizers`` on the same gradients: fused (``auto``
+    on CPU) and torch's default loop end at the same weights. (The same gradients each time:
+    with a forward pass in between, BatchNorm and Adam's normalisation of near-zero
+    gradients amplify float rounding into visible differences for any two implementations.)
+    """
+    base = {"_target_": f"torch.optim.{name}", "_partial_": True, "lr": 0.01, "weight_decay": 0.05}
+    if name == "SGD":
+        base["momentum"] = 0.9
+    initial = torch.cat([p.detach().flatten() for p in classifier(32).parameters()])
+    weights, fused_flags = [], []
+    for setting in ("auto", False):
+        model = classifier(32, {**base, "fused": setting})
+        optimizer = model.configure_optimizers()
+        fused_flags.append(optimizer.defaults["fused"])
+        generator = torch.Generator().manual_seed(1)
+        for _ in range(3):
+            for parameter in model.parameters():
+                parameter.grad = torch.randn(parameter.shape, generator=generator)
+            optimizer.step()
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert fused_flags == [True, None]
+    assert torch.allclose(weights[0], weights[1], atol=1e-6, rtol=1e-5)
+    assert (weights[0] - initial).abs().max() > 1e-3  # the steps did move the weights
+
+
+@pytest.mark.parametrize(
+    ("accelerator", "cuda", "native_bf16", "expected"),
+    [
+        ("auto", False, True, "bf16-mixed"),  # an AMX / AVX512-BF16 CPU
+        ("cpu", False, True, "bf16-mixed"),
+        ("auto", False, False, "32-true"),  # an AVX2 CPU: emulated bf16 would be slower
+        ("cpu", True, True, "bf16-mixed"),
+        ("auto", True, False, "bf16-mixed"),  # a GPU: ${mixed_precision:}
+        ("mps", False, True, "32-true"),
+    ],
+)
+def test_default_trainer_precision_follows_the_hardware(
+    monkeypatch: pytest.MonkeyPatch, accelerator: str, cuda: bool, native_bf16: bool, expected
+) -> None:
+    register_resolvers()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    monkeypatch.setattr("sports_rec.models.fast_paths.cpu_computes_bf16", lambda: native_bf16)
+    cfg = OmegaConf.create(
+        {"trainer": {"accelerator": accelerator, "precision": "${auto_precision:${.accelerator}}"}}
+    )
+    assert cfg.trainer.precision == expected
+
+
+def test_this_cpu_is_detected() -> None:
+    """On x86 the answer follows the CPU's flags (AMX tiles or AVX512-BF16)."""
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    if "flags" not in flags:
+        pytest.skip("no /proc/cpuinfo flags on this machine")
+    native = any(f in flags.split() for f in ("amx_tile", "avx512_bf16"))
+    assert real_cpu_computes_bf16() == native
+
+
+@pytest.mark.parametrize(("native_bf16", "expected"), [(True, "bf16-mixed"), (False, "32-true")])
+def test_default_trainer_config_resolves_its_precision(
+    make_cfg, monkeypatch: pytest.MonkeyPatch, native_bf16: bool, expected: str
+) -> None:
+    monkeypatch.setattr("sports_rec.models.fast_paths.cpu_computes_bf16", lambda: native_bf16)
+    assert make_cfg().trainer.precision == expected
+    assert make_cfg("trainer.precision=32-true").trainer.precision == "32-true"
+
+
+@pytest.mark.filterwarnings("ignore:.*does not have many workers")
+def test_a_default_run_on_a_bf16_cpu_trains_tests_and_checkpoints_in_bf16_mixed(
+    make_cfg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole stack (metrics, callbacks, checkpoint, test) under the precision AMX CPUs
+    get by default: it learns, and the checkpoint holds fp32 weights."""
+    monkeypatch.setattr("sports_rec.models.fast_paths.cpu_computes_bf16", lambda: True)
+    cfg = make_cfg(
+        "data.synthetic.per_class=32",
+        "data.synthetic.eval_per_class=8",
+        "data.batch_size=16",
+        "trainer.max_epochs=10",
+        "trainer.gradient_clip_val=5.0",  # as the video recipes: no fused step then
+    )  # as test_train_e2e's fp32 run
+    assert cfg.trainer.precision == "bf16-mixed"
+    metrics = train(cfg)
+    assert metrics["test/acc"] >= 0.5  # twice chance (4 classes)
+    state = torch.load(
+        Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", map_location="cpu"
+    )["state_dict"]
+    assert all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point())
+
+
+@pytest.mark.filterwarnings("ignore:You defined a `validation_step`")
+def test_bf16_mixed_training_on_a_cpu_keeps_the_fp32_predictions(tmp_path) -> None:
+    """The same weights evaluated by Lightning in ``32-true`` and in ``bf16-mixed`` (what the
+    default trainer picks on AMX CPUs): class probabilities within bf16 rounding, the same
+    predicted classes; and a few bf16 training steps keep fp32 weights and lower the loss."""
+    import lightning as L
+    from torch.utils.data import DataLoader
+
+    torch.manual_seed(0)
+    images = torch.randn(32, 3, 32, 32)
+    labels = torch.arange(32) % 3
+    images[labels == 1, 0] += 1.5  # a learnable signal in the red channel
+    images[labels == 2, 2] += 1.5
+    rows = [{"image": images[i], "label": labels[i]} for i in range(32)]
+    loader = DataLoader(rows, batch_size=8)
+
+    def trainer(precision: str, **kwargs) -> L.Trainer:
+        return L.Trainer(
+            accelerator="cpu",
+            precision=precision,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            default_root_dir=tmp_path,
+            **kwargs,
+        )
+
+    model = classifier(32, channels_last="auto")
+    probs = {p: torch.cat(trainer(p).predict(model, loader)) for p in ("32-true", "bf16-mixed")}
+    assert torch.allclose(probs["32-true"], probs["bf16-mixed"], atol=0.03)
+    agree = (probs["32-true"].argmax(1) == probs["bf16-mixed"].argmax(1)).float().mean()
+    assert agree >= 0.9
+
+    before = torch.nn.functional.cross_entropy(probs["32-true"].log(), labels)
+    trainer("bf16-mixed", max_epochs=8).fit(model, train_dataloaders=loader)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    after = torch.cat(trainer("32-true").predict(model, loader))
+    assert torch.nn.functional.cross_entropy(after.log(), labels) < before - 0.1

@@ -49,6 +49,9 @@ def test_a_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(
         "model.net.drop_rate=0.3",
         "data.num_workers=2",
         "seed=5",
+        # the reference trains in this process (fp32 on every CPU, conftest), the others in
+        # subprocesses (bf16-mixed by default on AMX CPUs): the same precision for all three
+        "trainer.precision=32-true",
     ]
     reference = tmp_path / "uninterrupted"
     train(compose_config("train", common, reference, tmp_path))

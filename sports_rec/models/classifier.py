@@ -25,6 +25,7 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 from sports_rec.models.fast_paths import (
     channels_last_format,
     compiled_forward,
+    resolve_fused,
     to_memory_format,
 )
 from sports_rec.models.inputs import input_sizes, metadata_input_spec
@@ -127,7 +128,7 @@ class Classifier(L.LightningModule):
         return total
 
     def _shared_step(self, batch: dict[str, torch.Tensor], stage: str) -> dict[str, torch.Tensor]:
-        logits = self(batch)
+        logits = self(batch).float()  # bf16 under mixed precision: loss and metrics in fp32
         labels = batch["label"]
         loss = self.criterion(logits, labels)
         mean_loss, metrics = self.losses[f"{stage}_"], self.metrics[f"{stage}_"]
@@ -229,7 +230,13 @@ class Classifier(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         weight_decay = float(self.hparams.optimizer.get("weight_decay") or 0.0)
-        optimizer = instantiate(self.hparams.optimizer)(params=self.parameter_groups(weight_decay))
+        # Resolved here, not in __init__: only now are the parameters on their device.
+        trainer = self._trainer  # None outside a Trainer
+        clips_mixed = bool(
+            trainer is not None and trainer.gradient_clip_val and "mixed" in str(trainer.precision)
+        )
+        optimizer_cfg = resolve_fused(self.hparams.optimizer, self.device, clips_mixed)
+        optimizer = instantiate(optimizer_cfg)(params=self.parameter_groups(weight_decay))
         sched_cfg = self.hparams.scheduler or {}
         if not sched_cfg.get("scheduler"):
             return optimizer

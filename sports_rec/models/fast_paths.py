@@ -1,5 +1,5 @@
-"""Opt-in speed-ups of the forward/backward pass that keep the numbers: the memory format
-and ``torch.compile``.
+"""Speed-ups that keep the numbers (or, for mixed precision, the accuracy): the memory
+format, ``torch.compile``, the fused optimizer step and bfloat16 on CPUs that compute it.
 
 **channels_last.** Convolutions in NHWC (``channels_last``; ``channels_last_3d`` for clip
 nets) let oneDNN on CPUs and cuDNN on GPUs skip layout conversions. Measured on this
@@ -17,15 +17,36 @@ results match NCHW to float rounding.
 it fails there, or any later call fails inside the compiled code, the run warns once and
 goes on with the eager net, which also re-raises any genuine error. The state dict is the
 eager net's, so checkpoints do not depend on it.
+
+**fused optimizer step.** On a CPU torch's Adam, AdamW and SGD default to a Python loop
+over the parameter tensors (a dozen small kernels each); ``fused=True`` updates them in one
+kernel per tensor group. Measured here (2 threads): AdamW's step 34 -> 2.4 ms for
+resnet10t, 119 -> 16 ms for resnet50, about 7 % of a resnet10t train step at 112 px.
+``optimizer.fused: auto`` (the project's optimizer configs) turns it on when the optimizer
+class has the option, the parameters sit on a device with fused kernels, the config does
+not pick ``foreach`` itself and the trainer does not clip gradients under mixed precision
+(Lightning refuses that combination); ``true`` requires it, ``false`` keeps torch's loop. The
+update is the same arithmetic: weights match the loop to float rounding.
+
+**bfloat16 on CPUs.** CPUs with AMX or AVX512-BF16 (Intel Sapphire Rapids and later, AMD
+Zen 4 and later) multiply bfloat16 natively through oneDNN. The default trainer's
+``precision: ${auto_precision:...}`` therefore trains such CPUs in ``bf16-mixed`` (autocast:
+convolutions and matmuls in bf16, weights, optimizer state, losses and metrics in fp32), and
+every other CPU in ``32-true``, where emulated bf16 would be slower. Measured on a 2-core
+AMX machine, one train step with channels_last, fp32 -> bf16-mixed: resnet10t 112 px
+284 -> 138 ms, resnet50 224 px 972 -> 467 ms, mobilenetv2 160 px 632 -> 563 ms,
+convnext_tiny 224 px 1178 -> 807 ms. ``trainer.precision=32-true`` keeps full fp32.
 """
 
 from __future__ import annotations
 
+import inspect
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
+from hydra.utils import get_class
 from torch import nn
 
 from sports_rec.errors import ConfigError
@@ -33,18 +54,20 @@ from sports_rec.utils.logging import get_logger
 
 log = get_logger(__name__)
 
+#: Device types with torch's fused optimizer kernels (torch >= 2.4).
+FUSED_DEVICES = ("cpu", "cuda", "xpu", "mps", "hpu")
 MIN_CONVS = 4
 MIN_SIDE = 96
 SETTINGS = ("auto", True, False)
 
 
-def _setting(value: Any) -> str | bool:
+def _setting(value: Any, name: str = "model.channels_last") -> str | bool:
     if isinstance(value, str) and value.lower() in ("true", "false"):
         value = value.lower() == "true"
     if value is None:
         value = False
     if value not in SETTINGS:
-        raise ConfigError(f"model.channels_last must be auto, true or false, got {value!r}")
+        raise ConfigError(f"{name} must be auto, true or false, got {value!r}")
     return value
 
 
@@ -122,3 +145,57 @@ def compiled_forward(net: nn.Module, enabled: bool) -> CompiledForward | None:
         log.warning("model.compile=true ignored: %s; running the eager net", reason)
         return None
     return CompiledForward(net)
+
+
+def resolve_fused(
+    optimizer: Mapping[str, Any], device: torch.device, clips_mixed_precision: bool = False
+) -> dict[str, Any]:
+    """``optimizer`` (a Hydra partial config) with ``fused: auto|true|false`` made concrete
+    for parameters on ``device`` (rule: module doc). Without a ``fused`` key it is returned
+    unchanged: torch's default.
+
+    ``clips_mixed_precision``: the trainer clips gradients under a mixed precision. Lightning
+    then refuses fused optimizers (it assumes they unscale gradients inside the step, after
+    its clipping), so ``auto`` keeps torch's loop and ``true`` is an error.
+    """
+    resolved = dict(optimizer)
+    if "fused" not in resolved:
+        return resolved
+    chosen = _setting(resolved.pop("fused"), "optimizer.fused")
+    target = resolved.get("_target_", "?")
+    try:
+        accepts = "fused" in inspect.signature(get_class(target)).parameters
+    except Exception:  # an unimportable target fails at instantiate with Hydra's message
+        return resolved
+    if chosen is True and not accepts:
+        raise ConfigError(
+            f"optimizer.fused=true, but {target} has no fused step: set optimizer.fused=auto "
+            "or false"
+        )
+    if chosen is True and device.type not in FUSED_DEVICES:
+        raise ConfigError(
+            f"optimizer.fused=true, but torch has no fused optimizer kernels on {device.type}: "
+            "set optimizer.fused=auto or false"
+        )
+    if chosen is True and clips_mixed_precision:
+        raise ConfigError(
+            "optimizer.fused=true cannot be combined with trainer.gradient_clip_val under a "
+            "mixed precision (Lightning refuses it): set optimizer.fused=auto or false"
+        )
+    if chosen == "auto":
+        chosen = (
+            accepts
+            and device.type in FUSED_DEVICES
+            and resolved.get("foreach") is None
+            and not clips_mixed_precision
+        )
+    if accepts:
+        resolved["fused"] = bool(chosen) or None  # None: torch's default (foreach or loop)
+    return resolved
+
+
+def cpu_computes_bf16() -> bool:
+    """Whether this CPU has native bfloat16 arithmetic (AMX tiles or AVX512-BF16)."""
+    cpu = getattr(torch, "cpu", None)
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
