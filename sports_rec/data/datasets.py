@@ -208,15 +208,24 @@ class KeypointImageDataset(ImageDataset):
         self.visibility = bool(visibility)
         self.vector_size = keypoint_vector_size(self.visibility)
 
-    def _raw(self, index: int) -> np.ndarray:
-        """The row's keypoints in the (cropped) source image's pixels."""
+    def _placed(
+        self, index: int, sx: float = 1.0, sy: float = 1.0
+    ) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
+        """The row's keypoints in the pixels of its image as loaded: the source scaled by
+        ``sx, sy`` (decoding may have reduced it), then cut to the avatar crop if the row
+        has one; and that crop box in the scaled image's pixels (None without a crop)."""
         keypoints = self.keypoints[index].copy()
-        if self.crops is not None and self.crops[index] is not None:
-            x0, y0 = self.crops[index][:2]
-            placed = keypoints[:, 2] > 0
-            keypoints[placed, 0] -= x0
-            keypoints[placed, 1] -= y0
-        return keypoints
+        keypoints[:, 0] *= sx
+        keypoints[:, 1] *= sy
+        crop = self.crops[index] if self.crops is not None else None
+        if crop is None:
+            return keypoints, None
+        x0, y0, x1, y1 = (float(v) for v in crop[:4])
+        box = (round(x0 * sx), round(y0 * sy), round(x1 * sx), round(y1 * sy))
+        placed = keypoints[:, 2] > 0
+        keypoints[placed, 0] -= box[0]
+        keypoints[placed, 1] -= box[1]
+        return keypoints, box
 
     def load(self, index: int) -> dict[str, Any]:
         sample = super().load(index)
@@ -224,17 +233,9 @@ class KeypointImageDataset(ImageDataset):
         # Crops and keypoints are in the source image's pixels; decoding may have reduced it
         # (``max_side``: InfiniteForm's renders are far larger than the net's input).
         width, height = source_size(self.paths[index])
-        sx, sy = image.width / width, image.height / height
-        keypoints = self.keypoints[index].copy()
-        keypoints[:, 0] *= sx
-        keypoints[:, 1] *= sy
-        if self.crops is not None and self.crops[index] is not None:
-            x0, y0, x1, y1 = (float(v) for v in self.crops[index][:4])
-            left, top = round(x0 * sx), round(y0 * sy)
-            image = image.crop((left, top, round(x1 * sx), round(y1 * sy)))
-            placed = keypoints[:, 2] > 0
-            keypoints[placed, 0] -= left
-            keypoints[placed, 1] -= top
+        keypoints, box = self._placed(index, image.width / width, image.height / height)
+        if box is not None:
+            image = image.crop(box)
         zero = (keypoints[:, 2] == 0) & (keypoints[:, 0] == 0) & (keypoints[:, 1] == 0)
         return {
             "image": image,
@@ -256,7 +257,7 @@ class KeypointImageDataset(ImageDataset):
         xy[zero] = 0.0
         v[zero] = 0.0
         if self.encoding == "original":
-            source = self.keypoints[index] if self.crops is None else self._raw(index)
+            source, _ = self._placed(index)  # the source's pixels (crop origin subtracted)
             vector = encode_keypoints(source, 1, 1, normalise=False, visibility=self.visibility)
         else:
             joints = np.concatenate([xy, v[:, None]], axis=1)

@@ -58,18 +58,20 @@ class ImageCache:
         try:
             entry = self.entry(path)
         except OSError:
-            return load_image(
-                path, mode=self.mode, max_side=self.max_side, slack=DATASET_SLACK
-            )  # its own error
+            return self._decode(path)  # its own error
         try:
             return Image.fromarray(np.load(entry))  # (H, W): L, (H, W, 3): RGB
         except (FileNotFoundError, NotADirectoryError):  # not cached (yet)
             pass
         except (OSError, ValueError) as error:  # a damaged entry: decode again, replace it
             log.warning("Image cache entry %s is unreadable (%s); decoding again", entry, error)
-        image = load_image(path, mode=self.mode, max_side=self.max_side, slack=DATASET_SLACK)
+        image = self._decode(path)
         self._store(entry, np.asarray(image))
         return image
+
+    def _decode(self, path: str | Path) -> Image.Image:
+        """``path`` decoded as the dataset decodes it without the cache."""
+        return load_image(path, mode=self.mode, max_side=self.max_side, slack=DATASET_SLACK)
 
     def _store(self, entry: Path, pixels: np.ndarray) -> None:
         if not self.writable:
