@@ -142,6 +142,27 @@ def test_source_size_is_upright(tmp_path: Path) -> None:
         source_size(tmp_path / "not-there.jpg")
 
 
+def test_source_size_of_a_png_reads_the_header_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """InfiniteForm's renders are PNGs: their size must not cost a second decode (PIL's
+    getexif() decodes a PNG without an early eXIf chunk); an early eXIf orientation counts."""
+    from PIL import PngImagePlugin
+
+    plain, turned = tmp_path / "plain.png", tmp_path / "turned.png"
+    noise_image(40, 20).save(plain)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    noise_image(40, 20).save(turned, exif=exif)
+
+    def no_decoding(self):
+        raise AssertionError("source_size decoded the pixels")
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", no_decoding)
+    assert source_size(plain) == (40, 20)
+    assert source_size(turned) == (20, 40)
+
+
 def test_corrupt_file_raises_naming_file(tmp_path: Path) -> None:
     path = tmp_path / "not an image.jpg"
     path.write_bytes(b"<html>404 Not Found</html>")

@@ -109,7 +109,11 @@ def source_size(path: str | Path) -> tuple[int, int]:
     try:
         with Image.open(path) as opened:
             width, height = opened.size
-            if opened.getexif().get(0x0112) in _SIDEWAYS:
+            # PIL's PNG getexif() decodes the whole image when no eXIf chunk precedes the
+            # pixel data (looking for a late one): that doubled the decoding of every
+            # InfiniteForm render. Only an early eXIf chunk (the PNG spec's place) is read.
+            exif_in_header = opened.format != "PNG" or "exif" in opened.info
+            if exif_in_header and opened.getexif().get(0x0112) in _SIDEWAYS:
                 width, height = height, width
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise ImageDecodeError(path, f"{type(error).__name__}: {error}") from error
