@@ -56,12 +56,12 @@ tables: $(STAMP)
 	$(TABLE) exercise_video --out $(TABLES_OUT)/exercise_video -- $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check sports_rec tests benchmarks
-	$(BIN)/ruff format --check sports_rec tests benchmarks
+	$(BIN)/ruff check sports_rec hydra_plugins tests benchmarks
+	$(BIN)/ruff format --check sports_rec hydra_plugins tests benchmarks
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix sports_rec tests benchmarks
-	$(BIN)/ruff format sports_rec tests benchmarks
+	$(BIN)/ruff check --fix sports_rec hydra_plugins tests benchmarks
+	$(BIN)/ruff format sports_rec hydra_plugins tests benchmarks
 
 clean-runs:
 	rm -rf logs multirun/*/

@@ -53,6 +53,7 @@ from sports_rec.models.classifier import Classifier
 from sports_rec.predicting.clip_scoring import sliding_clips
 from sports_rec.predicting.timeline import frame_preparation
 from sports_rec.train import build_datamodule
+from sports_rec.utils.config_checks import check_explain_config
 from sports_rec.utils.logging import get_logger
 from sports_rec.utils.run import exit_on_user_error, lightning_noise_filtered, task_wrapper
 
@@ -326,6 +327,7 @@ def explain_long_sample(cfg: DictConfig, model: Classifier, dataset: Any, method
 @task_wrapper
 def explain(cfg: DictConfig) -> dict[str, Any]:
     """Explain ``cfg.num_samples`` samples of ``cfg.split`` (see the module docstring)."""
+    check_explain_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
     model = load_classifier(cfg.ckpt_path)
     model.eval()

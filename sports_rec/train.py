@@ -32,6 +32,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 import sports_rec  # noqa: F401  (registers the config resolvers)
+from sports_rec.callbacks.test_artefacts import raise_on_lost_artefacts
 from sports_rec.callbacks.wandb_test_logs import logged_config
 from sports_rec.checkpoint import check_same_classes, load_classifier_metadata
 from sports_rec.data.datamodule import SportsDataModule
@@ -39,8 +40,9 @@ from sports_rec.data.transforms import resolve_transforms
 from sports_rec.errors import SportsRecError
 from sports_rec.models.classifier import Classifier
 from sports_rec.models.inputs import example_inputs
+from sports_rec.reporting.artefacts import RUN_FILES
 from sports_rec.utils.config_checks import check_train_config, optimized_value
-from sports_rec.utils.hydra_callbacks import check_writable_folder
+from sports_rec.utils.hydra_callbacks import check_writable_folder, unwritable_files
 from sports_rec.utils.logging import get_logger
 from sports_rec.utils.model_stats import count_parameters, gmacs
 from sports_rec.utils.run import (
@@ -114,15 +116,17 @@ def build_classifier(cfg: DictConfig, metadata: dict[str, Any]) -> Classifier:
     )
 
 
-def check_run_folder(folder: Path) -> None:
-    """Fail before any training when ``folder`` cannot be written: found after training,
-    that would lose the run's results."""
+def check_run_folder(folder: Path, files: tuple[str, ...] = ()) -> None:
+    """Fail before any training when ``folder`` or one of the ``files`` the run will write
+    in it cannot be written: found after training, that would lose the run's results."""
     reason = check_writable_folder(folder)
-    if reason is not None:
+    problems = [f"cannot write to '{folder}' ({reason})"] if reason is not None else []
+    if not problems:
+        problems = unwritable_files(folder, files)
+    if problems:
         raise RunFolderError(
-            f"cannot write to '{folder}' ({reason}); nothing was trained. Free the path, "
-            "or choose another run folder with hydra.run.dir=DIR (paths.root_dir=DIR "
-            "moves logs/ and multirun/)."
+            f"{'; '.join(problems)}; nothing was trained. Free the path, or choose another "
+            "run folder with hydra.run.dir=DIR (paths.root_dir=DIR moves logs/ and multirun/)."
         )
 
 
@@ -228,7 +232,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     sweep job's folder always says why.
     """
     output_dir = Path(cfg.paths.output_dir)
-    check_run_folder(output_dir)
+    check_run_folder(output_dir, RUN_FILES)
     net = OmegaConf.select(cfg, "model.net", default=None) or {}
     net_name = net.get("name") or str(net.get("_target_", "?")).split(".")[-1]
     info = RunInfo(
@@ -288,6 +292,8 @@ def _train(cfg: DictConfig, output_dir: Path, info: RunInfo) -> dict[str, float]
             trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
             metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
             info.update(tested_epoch=model.weights_epoch, tested_ckpt=ckpt)
+            tested = ckpt or output_dir / "checkpoints" / "last.ckpt"
+            raise_on_lost_artefacts(trainer, f"python -m sports_rec.evaluate ckpt_path={tested}")
     optimized_value(metrics, cfg.get("optimized_metric"))
     return metrics
 

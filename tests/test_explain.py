@@ -232,3 +232,14 @@ def test_gradcam_videos_of_a_clip_model(trained_video_run: dict, tmp_path: Path)
     (long,) = (tmp_path / "explanations").glob("long_*")
     assert probe_video(long / "overlay_with_probs.mp4").num_frames == 40
     assert "clips: 4" in (long / "metadata.txt").read_text()
+
+
+@pytest.mark.parametrize("value", [0, -3])
+def test_a_sample_count_below_one_is_refused_naming_the_key(
+    checkpoints: dict[str, Path], tmp_path: Path, value: int
+) -> None:
+    # It used to explain one sample, silently, with exit status 0.
+    with pytest.raises(ConfigError, match=rf"num_samples={value}: must be an integer >= 1"):
+        run_explain(checkpoints["cnn"], tmp_path, f"num_samples={value}")
+    assert not (tmp_path / "explanations.csv").exists()
+    assert not (tmp_path / "explanations").exists()

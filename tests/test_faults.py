@@ -273,3 +273,43 @@ def test_a_resume_checkpoint_of_other_classes_is_refused(make_cfg, tmp_path) -> 
     other = make_cfg("data.synthetic.classes=3", f"ckpt_path={ckpt}", run="resumed")
     with pytest.raises(CheckpointDataMismatch, match="trained on 'synthetic_sports100'"):
         train(other)
+
+
+def test_a_blocked_artefact_file_stops_the_run_before_training(make_cfg) -> None:
+    """A folder where test_metrics.json goes used to end a finished training with a
+    traceback: it is now found before anything is trained."""
+    cfg = make_cfg("trainer.max_epochs=1", run="blocked_metrics")
+    out = Path(cfg.paths.output_dir)
+    (out / "test_metrics.json").mkdir(parents=True)
+    blocked = r"test_metrics\.json' is a folder.*nothing was trained"
+    with pytest.raises(RunFolderError, match=blocked):
+        train(cfg)
+    assert not (out / "metrics.csv").exists() and not (out / "checkpoints").exists()
+
+
+def test_an_artefact_that_fails_after_testing_loses_nothing_else(make_cfg, monkeypatch) -> None:
+    """test_metrics.json becomes unwritable after the pre-flight check (the disk changed):
+    the metrics are still reported, the other artefacts written, the run ends in a message
+    that gives the command to write them again, and that command works."""
+    from sports_rec.callbacks import test_artefacts
+    from sports_rec.callbacks.test_artefacts import ArtefactWriteError
+    from sports_rec.evaluate import evaluate
+
+    def no_space(path: Path, *args: object, **kwargs: object) -> dict:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(test_artefacts, "write_test_metrics", no_space)
+    cfg = make_cfg("trainer.max_epochs=1", run="full_disk")
+    reported = r"test ran \(.*test/acc=0\.\d{4}.*No space"
+    with pytest.raises(ArtefactWriteError, match=reported) as err:
+        train(cfg)
+    out = Path(cfg.paths.output_dir)
+    assert not (out / "test_metrics.json").exists()
+    assert (out / "per_class.csv").is_file() and (out / "confusion_matrix.csv").is_file()
+    assert read_json(out / "run_info.json")["status"] == "failed"
+    rerun = re.search(r"ckpt_path=(\S+)", str(err.value))
+    assert rerun is not None and Path(rerun.group(1)).is_file()
+    monkeypatch.undo()
+    again = out.parent / "rerun"
+    evaluate(compose_config("evaluate", [f"ckpt_path={rerun.group(1)}"], again, out.parent))
+    assert "test/acc" in read_json(again / "test_metrics.json")

@@ -123,3 +123,62 @@ def test_slurm_presets_compose_and_follow_the_trainer() -> None:
     )
     assert (ddp["nodes"], ddp["tasks_per_node"], ddp["gpus_per_node"]) == (2, 4, 4)
     assert ddp["timeout_min"] == 60 and ddp["mem_gb"] == 128
+
+
+def test_a_study_whose_every_trial_fails_ends_with_the_list(tmp_path: Path, data_dir: Path) -> None:
+    """Every trial refused (batch size 0): the sweeper used to end in a traceback
+    (``ValueError: No trials are completed yet``) with no list and no results file. The
+    fixed override of a searched key is also pointed out."""
+    result = run_cli(
+        "sports_rec.train",
+        "-m",
+        "hparams_search=optuna",
+        "hydra.sweeper.n_trials=2",
+        f"paths.data_dir={data_dir}",
+        *(o for o in QUICK if not o.startswith("data.batch_size=")),
+        "data.batch_size=0",
+        cwd=tmp_path,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-3000:]
+    assert "No trials are completed yet" not in output and "Traceback" not in output
+    assert "data.batch_size=0 fixes a value that hparams_search searches" in output
+    assert "2 of 2 sweep job(s) failed" in output
+    assert output.count("data.batch_size=0: must be an integer >= 1") >= 2
+    results = yaml.safe_load((_sweep_dir(tmp_path) / "optimization_results.yaml").read_text())
+    assert results["best_params"] is None and results["completed_trials"] == 0
+    assert results["trials"] == 2 and "no trial completed" in results["message"]
+
+
+def test_a_sweep_runs_its_valid_jobs_and_lists_an_unknown_option(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """One unknown option in a list used to stop the whole sweep before any job ran."""
+    result = run_cli(
+        "sports_rec.train",
+        "-m",
+        "model=small,doesnotexist,lenet",
+        f"paths.data_dir={data_dir}",
+        *QUICK,
+        cwd=tmp_path,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-3000:]
+    sweep = _sweep_dir(tmp_path)
+    models = sorted(
+        yaml.safe_load((job / ".hydra" / "config.yaml").read_text())["model"]["net"]["_target_"]
+        for job in sweep.iterdir()
+        if (job / "run_info.json").is_file()
+    )
+    assert len(models) == 2 and all(
+        json.loads((job / "run_info.json").read_text())["status"] == "completed"
+        for job in sweep.iterdir()
+        if job.is_dir()
+    )
+    (rejected,) = yaml.safe_load((sweep / "rejected_jobs.yaml").read_text())
+    assert "model=doesnotexist" in rejected["overrides"]
+    assert "Could not find 'model/doesnotexist'" in rejected["error"]
+    assert "1 sweep job(s) not run: their config cannot be composed" in output
+    assert "Available options in 'model'" in output

@@ -21,7 +21,9 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
+from sports_rec.errors import SportsRecError
 from sports_rec.reporting.artefacts import (
+    metrics_record,
     per_class_table,
     write_confusion_matrix,
     write_misclassified_gallery,
@@ -41,6 +43,27 @@ def optional_artefact(name: str, write: Callable[[], Any]) -> None:
         log.warning("Could not write %s (%s: %s)", name, type(error).__name__, error)
 
 
+class ArtefactWriteError(SportsRecError, OSError):
+    """A test artefact could not be written after the test ran (its metrics were logged)."""
+
+
+def raise_on_lost_artefacts(trainer: L.Trainer, rerun: str) -> None:
+    """After ``trainer.test``: if a test artefact could not be written, fail the run with the
+    metrics and the command that writes them again (``rerun``) - after every other artefact
+    and callback has had its turn, so nothing else is lost."""
+    for callback in trainer.callbacks:
+        failures = getattr(callback, "write_failures", None)
+        if isinstance(callback, TestArtefactWriter) and failures:
+            metrics = ", ".join(
+                f"{k}={v:.4f}" for k, v in callback.record.items() if isinstance(v, float)
+            )
+            raise ArtefactWriteError(
+                f"the test ran ({metrics}) but could not write {'; '.join(failures)}. The "
+                f"other artefacts were written. Free the path, then write them again with: "
+                f"{rerun}"
+            )
+
+
 class TestArtefactWriter(L.Callback):
     """After ``trainer.test``: test_metrics.json, per_class.csv, confusion matrix, gallery."""
 
@@ -54,9 +77,11 @@ class TestArtefactWriter(L.Callback):
         self.gallery_size = gallery_size
         self.misclassified: list[dict[str, Any]] = []
         self.record: dict[str, Any] = {}
+        self.write_failures: list[str] = []  # files that could not be written (see train)
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.misclassified = []
+        self.write_failures = []
 
     def on_test_batch_end(
         self,
@@ -93,9 +118,19 @@ class TestArtefactWriter(L.Callback):
             "epoch": getattr(pl_module, "weights_epoch", None),
         }
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        self.record = write_test_metrics(
-            self.output_dir / "test_metrics.json", trainer.callback_metrics, extra
-        )
+        path = self.output_dir / "test_metrics.json"
+        try:
+            self.record = write_test_metrics(path, trainer.callback_metrics, extra)
+        except OSError as error:
+            # Checked before training, but the disk can change: keep the metrics (printed
+            # and raised by the run after every other artefact is written), lose nothing.
+            self.record = metrics_record(trainer.callback_metrics, extra)
+            self.write_failures.append(f"'{path}' ({type(error).__name__}: {error})")
+            log.error(
+                "Could not write %s; the test metrics are:\n%s",
+                path,
+                json.dumps(self.record, indent=2),
+            )
         results = getattr(pl_module, "test_results", {})
         if results:
             optional_artefact(

@@ -27,15 +27,42 @@ import torch
 
 from sports_rec.data.image_io import ImageDecodeError, load_image
 
+# Every file a training or evaluation run writes into its run folder (plots/ and
+# checkpoints/ are folders of their own). A run checks them all before it trains.
+RUN_FILES = (
+    "run_info.json",
+    "config_tree.log",
+    "data_report.txt",
+    "splits.csv",
+    "clips.csv",
+    "skipped_files.csv",
+    "metrics.csv",
+    "per_class_accuracy.csv",
+    "weight_norms.csv",
+    "test_metrics.json",
+    "per_class.csv",
+    "confusion_matrix.csv",
+    "confusion_matrix.png",
+    "misclassified.png",
+    "test_segments.csv",
+    "test_predictions.csv",
+)
+
 
 def write_test_metrics(
     path: Path, metrics: Mapping[str, float], extra: Mapping | None = None
 ) -> dict:
     """Write the ``test/*`` scalars (sorted) plus ``extra`` fields to JSON; return them."""
+    record = metrics_record(metrics, extra)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def metrics_record(metrics: Mapping[str, float], extra: Mapping | None = None) -> dict:
+    """The ``test/*`` scalars (sorted) plus ``extra`` fields, as ``test_metrics.json`` holds."""
     record = {k: float(v) for k, v in sorted(metrics.items()) if k.startswith("test/")}
     if extra:
         record.update(extra)
-    path.write_text(json.dumps(record, indent=2) + "\n")
     return record
 
 

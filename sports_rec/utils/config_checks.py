@@ -27,8 +27,12 @@ def _positive_int(value: Any) -> bool:
     return _is_int(value) and value > 0
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _positive_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    return _is_number(value) and value > 0
 
 
 def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
@@ -41,10 +45,45 @@ def _max_epochs(cfg: DictConfig) -> Callable[[Any], bool]:
     return lambda v: _positive_int(v) or (v == -1 and _positive_int(max_steps))
 
 
+Rule = tuple[str, Callable[[Any], bool], str]
+
+
+def invalid_values(cfg: DictConfig, rules: list[Rule]) -> list[str]:
+    """One line per ``(key, check, expected)`` rule whose value in ``cfg`` fails its check
+    (keys absent from ``cfg`` are skipped: each entry point has its own keys)."""
+    problems = []
+    missing = object()
+    for key, valid, expected in rules:
+        value = OmegaConf.select(cfg, key, default=missing)
+        if value is missing:
+            continue
+        if not valid(value):
+            problems.append(f"  {key}={value!r}: must be {expected}")
+    return problems
+
+
+def check_explain_config(cfg: DictConfig) -> None:
+    """Raise :class:`ConfigError` for values of ``explain`` that would explain nothing, or
+    something else than asked: ``num_samples=0`` used to explain one sample silently."""
+    rules: list[Rule] = [
+        ("num_samples", _positive_int, "an integer >= 1 (samples explained)"),
+        ("batch_size", _positive_int, "an integer >= 1"),
+        ("steps", _positive_int, "an integer >= 1 (integrated gradients' steps)"),
+        ("fps", _positive_number, "a number > 0 (frames per second of the videos)"),
+        ("alpha", lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+        ("long_sample.frames", _positive_int, "an integer >= 1"),
+        ("long_sample.stride", _positive_int, "an integer >= 1"),
+        ("long_sample.start_frame", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    ]
+    problems = invalid_values(cfg, rules)
+    if problems:
+        raise ConfigError("invalid configuration:\n" + "\n".join(problems))
+
+
 def check_train_config(cfg: DictConfig) -> None:
     """Raise :class:`ConfigError` listing every invalid value of a training config."""
     fast_dev_run = OmegaConf.select(cfg, "trainer.fast_dev_run", default=False)
-    rules: list[tuple[str, Callable[[Any], bool], str]] = [
+    rules: list[Rule] = [
         ("optimizer.lr", _positive_number, "a number > 0 (with 0 nothing trains)"),
         ("data.batch_size", _positive_int, "an integer >= 1"),
         ("data.global_batch_size", _optional(_positive_int), "null or an integer >= 1"),
@@ -62,14 +101,7 @@ def check_train_config(cfg: DictConfig) -> None:
         rules.append(
             ("trainer.max_epochs", _max_epochs(cfg), "an integer >= 1 (-1 only with max_steps)")
         )
-    problems = []
-    missing = object()
-    for key, valid, expected in rules:
-        value = OmegaConf.select(cfg, key, default=missing)
-        if value is missing:
-            continue
-        if not valid(value):
-            problems.append(f"  {key}={value!r}: must be {expected}")
+    problems = invalid_values(cfg, rules)
     untrained = list(cfg.get("evaluate_untrained") or [])
     if untrained and cfg.get("train", True):
         problems.append(

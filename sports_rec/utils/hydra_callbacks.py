@@ -6,13 +6,16 @@
   which option chooses another, then exits with status 1.
 * :class:`SweepSummary` - a failing job does not stop a sweep (``sports_rec.train`` records
   the failure in the job's ``run_info.json`` and returns); at the end this callback lists
-  the failed jobs with their overrides and errors and makes the sweep exit with status 1.
+  the failed jobs with their overrides and errors, and the jobs whose config could not be
+  composed (``rejected_jobs.yaml``, see :mod:`sports_rec.utils.sweeps`), and makes the sweep
+  exit with status 1.
 """
 
 from __future__ import annotations
 
 import sys
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from sports_rec.utils.run_info import read_run_info
+from sports_rec.utils.sweeps import REJECTED_FILE, read_rejected_jobs
 
 
 def check_writable_folder(folder: str | Path) -> str | None:
@@ -34,6 +38,31 @@ def check_writable_folder(folder: str | Path) -> str | None:
     except OSError as error:
         return f"{type(error).__name__}: {error.strerror or error}"
     return None
+
+
+def unwritable_files(folder: str | Path, names: Iterable[str]) -> list[str]:
+    """Which of the files ``names`` in ``folder`` exist but cannot be written, and why.
+
+    Each existing file is opened for appending (nothing is changed), which is the real
+    test: a folder of that name, a read-only file for a non-root user. A run checks the
+    files it will write before training, so a blocked ``test_metrics.json`` is found in a
+    second instead of after hours of training.
+    """
+    problems = []
+    for name in names:
+        path = Path(folder) / name
+        if not path.exists() and not path.is_symlink():
+            continue
+        if path.is_dir():
+            problems.append(f"'{path}' is a folder, where the run writes a file")
+            continue
+        try:
+            path.open("a").close()
+        except OSError as error:
+            problems.append(
+                f"'{path}' cannot be written ({type(error).__name__}: {error.strerror or error})"
+            )
+    return problems
 
 
 class OutputFolderCheck(Callback):
@@ -81,13 +110,24 @@ class SweepSummary(Callback):
         if not sweep_dir.is_dir():
             return
         failures = failed_jobs(sweep_dir)
-        if not failures:
+        rejected = read_rejected_jobs(sweep_dir)
+        if not failures and not rejected:
             return
         jobs = sum(1 for p in sweep_dir.iterdir() if (p / ".hydra").is_dir())
-        lines = [f"{len(failures)} of {jobs} sweep job(s) failed ({sweep_dir}):"]
+        lines = []
+        if failures:
+            lines.append(f"{len(failures)} of {jobs} sweep job(s) failed ({sweep_dir}):")
         for failure in failures:
             lines.append(f"  job {failure['job']} [{' '.join(failure['overrides'])}]")
             lines.append(f"    {failure['status']}: {failure['error']}")
             lines.append(f"    see {failure['folder']}/run_info.json and its log")
+        if rejected:
+            lines.append(
+                f"{len(rejected)} sweep job(s) not run: their config cannot be composed "
+                f"({sweep_dir / REJECTED_FILE}):"
+            )
+        for job in rejected:
+            lines.append(f"  [{' '.join(job['overrides'])}]")
+            lines.append(f"    {job['error']}")
         print("\n".join(lines), flush=True)
         sys.exit(1)
