@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import hydra
 import torch
 import torch.nn as nn
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -40,6 +39,7 @@ from sports_rec.checkpoint import load_classifier
 from sports_rec.errors import SportsRecError
 from sports_rec.models.classifier import Classifier
 from sports_rec.models.inputs import example_inputs, spec_by_name
+from sports_rec.utils.cli import hydra_entry_point
 from sports_rec.utils.logging import get_logger
 from sports_rec.utils.run import exit_on_user_error, task_wrapper
 
@@ -414,7 +414,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="export")
+@hydra_entry_point("export")
 def main(cfg: DictConfig) -> None:
     with exit_on_user_error():
         export(cfg)

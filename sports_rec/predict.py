@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import hydra
 import pandas as pd
 import torch
 from hydra.utils import instantiate
@@ -47,6 +46,7 @@ from sports_rec.export import OnnxRunner, load_exported, sidecar_path
 from sports_rec.models.classifier import Classifier
 from sports_rec.models.inputs import spec_by_name
 from sports_rec.predicting.timeline import predict_timeline, summary_lines
+from sports_rec.utils.cli import hydra_entry_point
 from sports_rec.utils.run import exit_on_user_error, task_wrapper
 
 Runner = Callable[..., torch.Tensor]
@@ -432,7 +432,7 @@ def predict_video(
     }
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="predict")
+@hydra_entry_point("predict")
 def main(cfg: DictConfig) -> None:
     with exit_on_user_error():
         predict(cfg)

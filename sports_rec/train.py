@@ -21,7 +21,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import hydra
 import lightning as L
 import pandas as pd
 import torch
@@ -41,6 +40,7 @@ from sports_rec.errors import SportsRecError
 from sports_rec.models.classifier import Classifier
 from sports_rec.models.inputs import example_inputs
 from sports_rec.reporting.artefacts import RUN_FILES
+from sports_rec.utils.cli import hydra_entry_point
 from sports_rec.utils.config_checks import check_train_config, optimized_value
 from sports_rec.utils.hydra_callbacks import check_writable_folder, unwritable_files
 from sports_rec.utils.logging import get_logger
@@ -335,7 +335,7 @@ def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+@hydra_entry_point("train")
 def hydra_main(cfg: DictConfig) -> float | None:
     if in_multirun():
         # One job's failure must not end the sweep: it is recorded in the job's
