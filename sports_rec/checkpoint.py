@@ -48,17 +48,31 @@ def load_checkpoint_file(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        global_name = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        global_name = unsafe_global(error)
         if global_name:
             raise CheckpointError(
-                f"refusing to load '{path}': it asks to create {global_name.group(1)}, a Python "
-                "object other than tensors and plain types, which could run code when "
-                "unpickled. sports_rec checkpoints never do; if you trust the file's author, "
-                "convert it yourself in a separate, sandboxed step."
-            ) from error
+                f"refusing to load '{path}': it asks to run Python code to create "
+                f"{global_name} (and maybe more), not just tensors and plain types, so it was "
+                "not loaded (sports_rec checkpoints never do). Only if the file comes from a "
+                "source you trust, convert it to a safe checkpoint with: python -m "
+                f"sports_rec.convert_checkpoint '{path}' '{path.with_suffix('.safe.ckpt')}' "
+                "--trust-source"
+            ) from None
         raise _unreadable(path, error) from error
     except Exception as error:  # torch's parser fails on garbage in many ways (IndexError...)
         raise _unreadable(path, error) from error
+
+
+# torch words a refused global differently by version and by why it refuses it:
+# "Unsupported global: GLOBAL __main__.Obj was not an allowed global by default" and
+# "Trying to load unsupported GLOBAL posix.system whose module posix is blocked".
+_UNSAFE_GLOBAL = re.compile(r"unsupported global:?\s+(?:GLOBAL\s+)?([\w.]+)", re.IGNORECASE)
+
+
+def unsafe_global(error: BaseException) -> str | None:
+    """The first Python object a refused pickle asked for (``posix.system``), if named."""
+    found = _UNSAFE_GLOBAL.search(str(error))
+    return found.group(1) if found else None
 
 
 def _unreadable(path: Path, error: BaseException) -> CheckpointError:

@@ -4,6 +4,7 @@ is tested, batch sizes under DDP, config checks, safe checkpoints, the hub probe
 from __future__ import annotations
 
 import pickle
+import re
 import socket
 import threading
 import time
@@ -278,10 +279,10 @@ def test_a_checkpoint_that_would_run_code_is_refused(tmp_path: Path) -> None:
         {"state_dict": {}, "hyper_parameters": {"net": {}, "metadata": _CreatesAFile(marker)}},
         bad,
     )
-    with pytest.raises(CheckpointError, match=r"asks to create .*could run code"):
+    with pytest.raises(CheckpointError, match=r"asks to run Python code to create \S+"):
         read_checkpoint(bad)
     assert not marker.exists()
-    with pytest.raises(CheckpointError, match="could run code"):
+    with pytest.raises(CheckpointError, match="was not loaded"):
         load_classifier(bad)
     assert not marker.exists()
     # The same pickle loaded unsafely would have run (the test's own control).
@@ -397,3 +398,55 @@ def test_num_workers_null_follows_the_machine(
     monkeypatch.delenv("LOCAL_WORLD_SIZE")
     assert datamodule.auto_num_workers() == 0  # one CPU: load in the main process
     assert _datamodule(tmp_path, 1, num_workers=3).num_workers == 3
+
+
+def test_a_refused_checkpoint_names_the_object_and_the_conversion(tmp_path: Path) -> None:
+    """It used to be called "not a readable checkpoint ... truncated?" with PyTorch's advice
+    to retry with weights_only=False, which is what runs the embedded code."""
+    marker = tmp_path / "pwned"
+    bad = tmp_path / "bad.ckpt"
+    torch.save({"state_dict": {}, "payload": _CreatesAFile(marker)}, bad)
+    with pytest.raises(CheckpointError) as error:
+        read_checkpoint(bad)
+    message = str(error.value)
+    assert re.search(r"asks to run Python code to create [\w.]*getattr", message)
+    assert "it was not loaded" in message
+    assert "python -m sports_rec.convert_checkpoint" in message and "--trust-source" in message
+    assert "truncated" not in message and "weights_only` set to `False" not in message
+    assert not marker.exists()
+
+
+def test_a_trusted_checkpoint_with_python_objects_converts_and_predicts_the_same(
+    make_cfg, tmp_path: Path
+) -> None:
+    """A checkpoint whose hyper-parameters are OmegaConf/numpy/pathlib objects (as other
+    tools write them) is refused; converted with --trust-source it loads and predicts as the
+    original. Without the flag nothing is loaded."""
+    from omegaconf import OmegaConf
+
+    from sports_rec.convert_checkpoint import main as convert
+    from sports_rec.train import train
+
+    cfg = make_cfg("trainer.max_epochs=1", "test=false", run="source")
+    train(cfg)
+    original = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(original, weights_only=True)
+    hparams = checkpoint["hyper_parameters"]
+    hparams["metadata"]["data"] = OmegaConf.create(hparams["metadata"]["data"])
+    hparams["metadata"]["image_size"] = np.int64(hparams["metadata"]["image_size"])
+    checkpoint["written_from"] = tmp_path / "somewhere"
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save(checkpoint, foreign)
+    with pytest.raises(CheckpointError, match=r"to create (omegaconf|numpy|pathlib)"):
+        load_classifier(foreign)
+
+    safe = tmp_path / "safe.ckpt"
+    with pytest.raises(SystemExit):
+        convert([str(foreign), str(safe)])  # no --trust-source: refused, nothing written
+    assert not safe.exists()
+    convert([str(foreign), str(safe), "--trust-source"])
+    model, reference = load_classifier(safe), load_classifier(original)
+    assert isinstance(model.hparams.metadata["data"], dict)
+    x = torch.randn(2, *model.input_spec[0]["shape"])
+    with torch.no_grad():
+        assert torch.equal(model.net(x), reference.net(x))
