@@ -13,6 +13,8 @@ timm leaves to the caller:
 * ``head=[widths]`` replaces timm's classifier by an MLP head on the pooled features
   (:class:`~sports_rec.models.nets.composed.FeatureClassifier`), as studies that add "a few
   layers" to a pretrained backbone do; ``head=null`` keeps timm's own classifier;
+* ``head_init=he`` draws the head's linear weights from N(0, 2/fan_in) with zero biases
+  (study 000's eqs. (2) and (14)); ``default`` keeps PyTorch's (timm's) init;
 * ``freeze`` applies a freeze policy (see :mod:`sports_rec.models.freeze`).
 """
 
@@ -29,7 +31,7 @@ import torch.nn as nn
 
 from sports_rec.errors import ConfigError, SportsRecError
 from sports_rec.models.freeze import apply_freeze
-from sports_rec.models.nets.composed import FeatureClassifier
+from sports_rec.models.nets.composed import FeatureClassifier, check_head_init, init_head
 
 
 class PretrainedWeightsUnavailable(SportsRecError, RuntimeError):
@@ -92,6 +94,7 @@ def create_timm_net(
     features: str = "pooled",
     extra_inputs: dict[str, int] | None = None,
     extra_norm: bool = False,
+    head_init: str = "default",
     **kwargs: Any,
 ) -> nn.Module:
     """Create ``timm.create_model(name)`` for ``num_classes`` classes.
@@ -114,6 +117,10 @@ def create_timm_net(
         extra_inputs: ``{name: size}`` of inputs concatenated to the features (filled in
             from the data's input spec when the config lists their names).
         extra_norm: standardise those inputs with a learned BatchNorm1d first.
+        head_init: ``default`` keeps the init of PyTorch (the MLP head) or timm (its own
+            classifier); ``he`` re-draws the linear layers of the head (``head``), or of timm's
+            classifier (``head=null``), from N(0, 2/fan_in) with zero biases. A backbone's
+            pretrained classifier under ``features=logits`` is left alone.
         **kwargs: forwarded to ``timm.create_model`` (``global_pool``, ``drop_rate`` ...).
     """
     if not timm.is_model(name):
@@ -122,6 +129,7 @@ def create_timm_net(
             f"model.net.name={name} is not a timm model. Similar names: {close or 'none'}; "
             "list them all with: python -c \"import timm; print(timm.list_models('*resnet*'))\""
         )
+    check_head_init(head_init)  # before the (slow) model creation
     if weights:
         path = Path(weights).expanduser()
         if not path.is_file():
@@ -172,6 +180,11 @@ def create_timm_net(
             extra_inputs=extra_inputs,
             in_features=int(width),
             extra_norm=extra_norm,
+            head_init=head_init,
         )
+    else:  # distilled timm models return (head, head_dist)
+        classifier = model.get_classifier()
+        for part in classifier if isinstance(classifier, tuple) else (classifier,):
+            init_head(part, head_init)
     apply_freeze(model, freeze, freeze_bn_stats)
     return model
