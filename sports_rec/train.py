@@ -14,10 +14,12 @@ Examples::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -246,10 +248,37 @@ def train(cfg: DictConfig) -> dict[str, float]:
         check_run_folder(output_dir / "checkpoints")
         metrics = _train(cfg, output_dir, info)
     except BaseException as error:
-        info.finish("failed", unwrap_user_error(error) or error)
+        if isinstance(error, KeyboardInterrupt) or info.interrupted:
+            info.finish("interrupted", RunInterrupted(resume_hint(output_dir)))
+        else:
+            info.finish("failed", unwrap_user_error(error) or error)
         raise
     info.finish("completed")
     return metrics
+
+
+class RunInterrupted(Exception):
+    """What ``run_info.json`` records for a run stopped by Ctrl+C / SIGINT."""
+
+
+def resume_hint(output_dir: Path) -> str:
+    last = output_dir / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        return f"stopped by SIGINT (Ctrl+C); resume with ckpt_path={last}"
+    return "stopped by SIGINT (Ctrl+C) before the first checkpoint"
+
+
+@contextlib.contextmanager
+def interruption_recorded(trainer: L.Trainer, info: RunInfo) -> Iterator[None]:
+    """Lightning turns Ctrl+C inside fit/test into ``sys.exit(1)`` after a graceful stop;
+    tell that exit from a failure by the trainer's own state, so the run is recorded as
+    ``interrupted`` (and ``report`` can say so) rather than ``failed``."""
+    try:
+        yield
+    except SystemExit:
+        if trainer.interrupted:
+            info.interrupted = True
+        raise
 
 
 def _train(cfg: DictConfig, output_dir: Path, info: RunInfo) -> dict[str, float]:
@@ -276,7 +305,7 @@ def _train(cfg: DictConfig, output_dir: Path, info: RunInfo) -> dict[str, float]
     for logger in trainer.loggers:
         logger.log_hyperparams(logged_config(cfg))
 
-    with lightning_noise_filtered():
+    with lightning_noise_filtered(), interruption_recorded(trainer, info):
         if cfg.train:
             trainer.fit(
                 model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True

@@ -2,6 +2,7 @@
 
 * :class:`KillAt` kills its own process with SIGKILL at a given batch: a run that dies the
   way a preempted or OOM-killed job does (no exception handling, no cleanup, no last save).
+* :class:`InterruptAt` sends its own process SIGINT at a given batch: Ctrl+C in a terminal.
 * :class:`RecordDraws` writes, per rank and epoch, the ``(index, label)`` of every training
   sample the rank saw, so a test can check each DDP rank's share of an epoch.
 """
@@ -26,6 +27,14 @@ class KillAt(L.Callback):
     ) -> None:
         if trainer.current_epoch == self.epoch and i == self.batch:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class InterruptAt(KillAt):
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, i: int
+    ) -> None:
+        if trainer.current_epoch == self.epoch and i == self.batch:
+            os.kill(os.getpid(), signal.SIGINT)
 
 
 class RecordDraws(L.Callback):

@@ -313,3 +313,61 @@ def test_an_artefact_that_fails_after_testing_loses_nothing_else(make_cfg, monke
     again = out.parent / "rerun"
     evaluate(compose_config("evaluate", [f"ckpt_path={rerun.group(1)}"], again, out.parent))
     assert "test/acc" in read_json(again / "test_metrics.json")
+
+
+def test_ctrl_c_is_recorded_as_interrupted_and_report_says_so_after_a_resume(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """SIGINT used to be recorded as 'failed'; and a killed run (run_info.json still
+    'running') that a later run resumed was reported as 'failed' too."""
+    from sports_rec.reporting.runs import load_runs
+
+    common = [f"paths.data_dir={data_dir}", *QUICK, NO_BAR, "trainer.max_epochs=3"]
+    result = run_cli(
+        "sports_rec.train",
+        *common,
+        "+callbacks.stop._target_=tests.probes.InterruptAt",
+        "+callbacks.stop.epoch=1",
+        "+callbacks.stop.batch=1",
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(PROJECT_ROOT)},
+        check=False,
+    )
+    assert result.returncode == 1
+    stopped = run_folder(result.stdout)
+    info = read_json(stopped / "run_info.json")
+    last = stopped / "checkpoints" / "last.ckpt"
+    assert info["status"] == "interrupted", info
+    assert f"resume with ckpt_path={last}" in info["error"]
+
+    (alone,) = load_runs([stopped])
+    assert alone.status == "interrupted"
+    resumed = run_folder(
+        run_cli("sports_rec.train", *common, f"ckpt_path={last}", cwd=tmp_path).stdout
+    )
+    # a SIGKILL leaves 'running' behind: the resumed run shows it was interrupted too
+    killed = read_json(stopped / "run_info.json") | {"status": "running", "error": None}
+    (stopped / "run_info.json").write_text(json.dumps(killed))
+    runs = {run.path: run for run in load_runs([stopped, resumed])}
+    assert runs[stopped].status == "interrupted"
+    assert f"resumed by {resumed.name} from last.ckpt" in runs[stopped].error
+    assert runs[resumed].status == "completed"
+
+
+def test_a_resumed_run_keeps_one_best_checkpoint_per_metric(make_cfg) -> None:
+    """The best checkpoints carried over from the interrupted run are replaced, not kept
+    beside the newer bests (a glob for best-val-acc-* finds exactly one file)."""
+    first = make_cfg("trainer.max_epochs=1", "trainer.precision=32-true", run="first")
+    train(first)
+    last = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"
+    resumed = make_cfg("trainer.max_epochs=5", "trainer.precision=32-true", f"ckpt_path={last}",
+                       run="resumed")  # fmt: skip
+    train(resumed)
+    folder = Path(resumed.paths.output_dir)
+    epochs = pd.read_csv(folder / "metrics.csv").dropna(subset=["val/acc"])
+    for pattern, column, best_epoch in (
+        ("best-val-acc-*", "val/acc", epochs.loc[epochs["val/acc"].idxmax(), "epoch"]),
+        ("best-val-loss-*", "val/loss", epochs.loc[epochs["val/loss"].idxmin(), "epoch"]),
+    ):
+        (found,) = (folder / "checkpoints").glob(pattern)
+        assert found.name.endswith(f"epoch{int(best_epoch):03d}.ckpt"), (column, found.name)

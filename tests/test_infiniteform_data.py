@@ -495,3 +495,34 @@ def test_nothing_usable_is_an_error(coco: dict, tmp_path: Path) -> None:
     with pytest.raises(DatasetLayoutError, match="no usable InfiniteForm image") as error:
         read_infiniteform(tmp_path)
     assert f"{len(coco['images'])} image(s) whose .rgb.png file is absent" in str(error.value)
+
+
+def test_a_missing_keypoints_key_is_skipped_like_a_wrong_length(
+    synthetic: Path, coco: dict, tmp_path: Path
+) -> None:
+    """One policy for a damaged person: a record without 'keypoints' used to stop the whole
+    run while one with 48 numbers was skipped; both are now skipped and counted. A file in
+    which no annotation has keypoints is another kind of file, and is refused."""
+    records = multi_avatar_image(coco)
+    largest = max(records, key=lambda r: r["area"])
+    small = next(r for r in records if r is not largest)
+
+    def drop(ids: set[int] | None):
+        def edit(data: dict) -> None:
+            for record in data["annotations"]:
+                if ids is None or record["id"] in ids:
+                    del record["keypoints"]
+
+        return edit
+
+    per_avatar = read_infiniteform(
+        synthetic, annotations=broken(coco, tmp_path, drop({small["id"]})), unit="avatar"
+    )
+    assert len(per_avatar.frame) == len(coco["annotations"]) - 1
+    note = note_with(per_avatar, "damaged annotation(s)")
+    assert f"id {small['id']} (no 'keypoints' key)" in note
+    table = read_infiniteform(synthetic, annotations=broken(coco, tmp_path, drop({largest["id"]})))
+    assert largest["image_id"] not in set(table.frame["image_id"])
+    assert "1 image(s) whose largest avatar is damaged" in note_with(table, "largest avatar")
+    with pytest.raises(DatasetLayoutError, match="no annotation has 'keypoints'"):
+        read_infiniteform(synthetic, annotations=broken(coco, tmp_path, drop(None)))

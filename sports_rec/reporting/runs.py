@@ -8,8 +8,10 @@ export) are skipped, so ``runs=[logs]`` collects the training runs only.
 
 Nothing here assumes a run finished: every file but the config may be absent. Runs from
 before ``run_info.json`` existed get status, epochs and the tested epoch from the files
-they do have. A run without ``test_metrics.json`` is listed as ``failed`` with the error
-from ``run_info.json`` or its log, never dropped: a crashed job is a result of a sweep too.
+they do have. A run stopped by Ctrl+C, or killed and then resumed by another run of the
+report, is listed as ``interrupted``. Any other run without ``test_metrics.json`` is listed
+as ``failed`` with the error from ``run_info.json`` or its log, never dropped: a crashed
+job is a result of a sweep too.
 
 A run's recipe (what published values are matched by) is its ``experiment=`` name; a run
 composed from groups alone gets ``<data>/<model>`` (see :func:`derived_recipe`).
@@ -267,6 +269,8 @@ def _status(
 ) -> tuple[str, str | None]:
     recorded = (info or {}).get("status")
     error = (info or {}).get("error")
+    if recorded == "interrupted" and test_metrics is None:
+        return "interrupted", error or "stopped by SIGINT (Ctrl+C)"
     if recorded == "failed":
         return "failed", error or _last_logged_error(run_dir) or "failed (no error recorded)"
     if test_metrics is not None:
@@ -369,5 +373,31 @@ def load_runs(paths: Sequence[str | Path]) -> list[Run]:
     parent = Path(os.path.commonpath(folders)) if len(folders) > 1 else folders[0].parent
     for run in runs:
         run.name = run.path.relative_to(parent).as_posix()
+    mark_resumed_runs(runs)
     log.info("Loaded %d run(s) from %s", len(runs), parent)
     return runs
+
+
+def mark_resumed_runs(runs: Sequence[Run]) -> None:
+    """A run killed or stopped before testing, that another of ``runs`` resumed (its
+    ``ckpt_path`` lies in the first run's folder), was interrupted, not failed: its work
+    goes on in the later run, which the status names."""
+    for later in runs:
+        ckpt = lookup(later.config, "ckpt_path")
+        if not ckpt:
+            continue
+        source = Path(str(ckpt)).resolve()
+        for earlier in runs:
+            recorded = (earlier.info or {}).get("status")
+            if (
+                earlier is later
+                or earlier.test_metrics is not None
+                or recorded not in ("running", "interrupted")
+                or not source.is_relative_to(earlier.path.resolve())
+            ):
+                continue
+            earlier.status = "interrupted"
+            earlier.error = (
+                f"interrupted (run_info.json: {recorded}); resumed by {later.name} from "
+                f"{source.name}"
+            )

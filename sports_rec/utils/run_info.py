@@ -1,7 +1,8 @@
 """``run_info.json``: what a run was and how it ended, written as the run goes.
 
 The file exists from the first moment of a run (status ``running``) and is rewritten when
-it ends (``completed`` or ``failed`` with the error), so a crashed or killed run is never
+it ends (``completed``, ``failed`` with the error, or ``interrupted`` by Ctrl+C / SIGINT
+with the checkpoint to resume from), so a crashed or killed run is never
 mistaken for a finished one, a failed sweep job's folder says why, and ``report`` reads
 size, cost and time without loading checkpoints. Only global rank 0 writes it.
 """
@@ -30,6 +31,7 @@ class RunInfo:
     def __init__(self, output_dir: str | Path, **fields: Any) -> None:
         self.path = Path(output_dir) / FILE_NAME
         self._start = time.monotonic()
+        self.interrupted = False  # set when Lightning stopped the run on Ctrl+C / SIGINT
         self.fields: dict[str, Any] = {
             "status": "running",
             "error": None,
@@ -45,7 +47,8 @@ class RunInfo:
         self.write()
 
     def finish(self, status: str, error: BaseException | None = None, **fields: Any) -> None:
-        """Record the end of the run: ``completed`` or ``failed`` (with the error's message)."""
+        """Record the end of the run: ``completed``, ``failed`` or ``interrupted`` (with the
+        error's message)."""
         message = None
         if error is not None:
             text = str(error).strip()

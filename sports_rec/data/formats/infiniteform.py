@@ -36,7 +36,8 @@ with the first few ids):
   the reader needs, or two images with one id: :class:`DatasetLayoutError` naming the JSON
   path and the record (``annotations[12] (id 40, image_id 7)``). A missing key means another
   kind of file (plain COCO has no ``pose_category``), not a damaged record.
-* ``keypoints`` that are not 51 finite numbers, a ``bbox`` that is not 4 numbers or an
+* ``keypoints`` that are absent or not 51 finite numbers (a file where no annotation has
+  them is refused as another kind of file), a ``bbox`` that is not 4 numbers or an
   ``area`` that is not a number: the avatar is skipped. With ``unit="image"`` an image whose
   largest avatar is damaged is skipped as a whole, never relabelled by a smaller avatar.
 * an image record whose ``width``/``height`` is not a number; an annotation whose
@@ -72,7 +73,9 @@ EXPECTED_LAYOUT = """\
 
 IMAGE_SUFFIX = ".rgb.png"
 IMAGE_KEYS: tuple[str, ...] = ("id", "width", "height")
-ANNOTATION_KEYS: tuple[str, ...] = ("id", "image_id", "bbox", "area", "keypoints", "pose_category")
+# ``keypoints`` is not among them: an annotation without it is a damaged person, skipped
+# and counted like one with a wrong-length list (a file without any is refused).
+ANNOTATION_KEYS: tuple[str, ...] = ("id", "image_id", "bbox", "area", "pose_category")
 COLUMNS: tuple[str, ...] = (
     "path", "label", "split", "image_id", "annotation_id", "keypoints", "width", "height",
     "bbox", "area", "pose_variation", "exercise_category", "num_avatars",
@@ -214,6 +217,8 @@ def _parse_avatar(record: dict) -> dict:
     bbox = record["bbox"]
     if not isinstance(bbox, list) or len(bbox) != 4:
         raise ValueError(f"bbox {bbox!r} is not 4 numbers (x, y, w, h)")
+    if "keypoints" not in record:
+        raise ValueError("no 'keypoints' key")
     variation, exercise = record.get("pose_variation"), record.get("exercise_category")
     return {
         "annotation_id": record["id"],
@@ -302,6 +307,12 @@ def read_infiniteform(
             avatar = {"area": record["area"], "damaged": True}
         avatars[image_id].append(avatar)
 
+    if annotation_records and not any("keypoints" in r for r in annotation_records):
+        raise DatasetLayoutError(
+            f"{json_path}: no annotation has 'keypoints'; every InfiniteForm annotation has "
+            "17 COCO keypoints. Is this the InfiniteForm annotation file? Choose it with "
+            "data.reader.annotations=PATH."
+        )
     class_names = sorted(categories)
     label_of = {name: i for i, name in enumerate(class_names)}
     rows: list[dict] = []
