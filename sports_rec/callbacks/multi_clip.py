@@ -133,9 +133,12 @@ class SegmentEvaluation(L.Callback):
         ).to_csv(self.output_dir / "test_segments.csv", index=False)
         metrics = segment_metrics(segments)
         path = self.output_dir / "test_metrics.json"
-        record = json.loads(path.read_text()) if path.is_file() else {}
-        record.update(metrics)
-        path.write_text(json.dumps(record, indent=2) + "\n")
+        try:
+            record = json.loads(path.read_text()) if path.is_file() else {}
+            record.update(metrics)
+            path.write_text(json.dumps(record, indent=2) + "\n")
+        except OSError as error:  # the test artefact writer reports it and ends the run
+            log.error("Could not add the segment metrics %s to %s (%s)", metrics, path, error)
         log.info(
             "multi-clip evaluation: %d segments, accuracy %.4f (clips: %s)",
             len(segments),
