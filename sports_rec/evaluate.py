@@ -8,20 +8,35 @@ the checkpoint's is refused. Artefacts are those of a training run's test stage
 (test_metrics.json, per_class.csv, confusion matrix, misclassified gallery), written to
 this evaluation's own run folder. ``split=train|valid`` evaluates another split instead (with
 the evaluation transform): ``train_metrics.json``, ``train_per_class.csv`` ...
+
+The test-time preprocessing of a clip model can differ from training's:
+``data.dataset.skeleton_attention=false`` / ``data.dataset.use_masks=false`` (or
+``skeleton_sigma``) replace the checkpoint's values (study 004's evaluate script had no
+skeleton attention: its 73 % test accuracy beside 90 % validation may be that). The videos
+used stay those of training (the reader still requires the poses and masks the run had).
+Every ``data.*`` value that differs from the checkpoint's is logged and recorded as
+``data_overrides`` (``{"dataset.skeleton_attention": false}``) in ``test_metrics.json``
+(``<split>_metrics.json``); ``report evaluations=[DIR]`` shows such a run beside the
+trained one.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-import hydra
 import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 import sports_rec  # noqa: F401  (registers the config resolvers)
+from sports_rec.callbacks.test_artefacts import raise_on_lost_artefacts
 from sports_rec.checkpoint import check_same_classes, load_classifier
-from sports_rec.train import SPLIT_PREFIXES, build_datamodule, evaluate_split
+from sports_rec.errors import ConfigError
+from sports_rec.reporting.artefacts import RUN_FILES
+from sports_rec.train import SPLIT_PREFIXES, build_datamodule, check_run_folder, evaluate_split
+from sports_rec.utils.cli import hydra_entry_point
 from sports_rec.utils.logging import get_logger
 from sports_rec.utils.run import (
     exit_on_user_error,
@@ -36,18 +51,18 @@ log = get_logger(__name__)
 def merged_data_config(
     stored: dict[str, Any], overrides: DictConfig | None, output_dir: str
 ) -> DictConfig:
-    """The checkpoint's data config, with non-null command-line ``data.*`` values on top.
+    """The checkpoint's data config, with non-null command-line ``data.*`` values on top
+    (nested ones too: ``data.dataset.skeleton_attention=false`` wins over the stored value).
 
     A new ``root`` means the user points at data on disk: the stored synthetic-data spec
-    (if any) is dropped so nothing is generated into the user's folder.
+    (if any) is dropped so nothing is generated into the user's folder. A nested value the
+    checkpoint's data has no place for (``data.dataset.use_masks`` of an image checkpoint)
+    is refused: the dataset would not take it.
     """
     data = OmegaConf.create(stored)
     if overrides:
-        given = {
-            k: v
-            for k, v in OmegaConf.to_container(overrides, resolve=True).items()
-            if v is not None
-        }
+        given = _given(OmegaConf.to_container(overrides, resolve=True))
+        _check_known(given, stored)
         data = OmegaConf.merge(data, given)
         if given.get("root") not in (None, stored.get("root")):
             data.synthetic = None
@@ -55,12 +70,75 @@ def merged_data_config(
     return data
 
 
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` without its nulls (null = keep the checkpoint's), at every depth."""
+    given = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            value = _given(value)
+            if not value:
+                continue
+        if value is not None:
+            given[key] = value
+    return given
+
+
+def _check_known(given: dict[str, Any], stored: dict[str, Any], prefix: str = "data") -> None:
+    for key, value in given.items():
+        if not isinstance(value, dict):
+            continue
+        node = stored.get(key)
+        unknown = [k for k in value if not isinstance(node, dict) or k not in node]
+        if unknown:
+            raise ConfigError(
+                f"{', '.join(f'{prefix}.{key}.{k}' for k in unknown)}: the checkpoint's data "
+                f"has no such setting ({prefix}.{key} holds "
+                f"{', '.join(sorted(node)) if isinstance(node, dict) else 'nothing'}); "
+                "leave it out"
+            )
+        _check_known(value, node, f"{prefix}.{key}")
+
+
+def data_overrides(stored: dict[str, Any], data: DictConfig) -> dict[str, Any]:
+    """``{dotted key: value}`` of every data setting of ``data`` (merged) that differs from
+    the checkpoint's ``stored`` one (``output_dir`` and the synthetic spec aside)."""
+    merged = OmegaConf.to_container(data, resolve=True)
+    changed: dict[str, Any] = {}
+
+    def walk(old: Any, new: Any, prefix: str) -> None:
+        if isinstance(old, dict) and isinstance(new, dict):
+            for key in new:
+                walk(old.get(key), new[key], f"{prefix}{key}.")
+        elif old != new:
+            changed[prefix.rstrip(".")] = new
+
+    walk(stored, {k: v for k, v in merged.items() if k not in ("output_dir", "synthetic")}, "")
+    return changed
+
+
+def record_data_overrides(output_dir: str | Path, prefix: str, overrides: dict[str, Any]) -> None:
+    """Add ``data_overrides`` to the evaluation's ``<prefix>_metrics.json``."""
+    path = Path(output_dir) / f"{prefix}_metrics.json"
+    if not path.is_file():
+        return
+    record = json.loads(path.read_text())
+    record["data_overrides"] = overrides
+    path.write_text(json.dumps(record, indent=2) + "\n")
+
+
 @task_wrapper
 def evaluate(cfg: DictConfig) -> dict[str, float]:
+    check_run_folder(Path(cfg.paths.output_dir), RUN_FILES)
     L.seed_everything(cfg.seed, workers=True)
     model = load_classifier(cfg.ckpt_path)
     metadata = model.hparams.metadata
     data_cfg = merged_data_config(metadata["data"], cfg.get("data"), cfg.paths.output_dir)
+    overrides = data_overrides(metadata["data"], data_cfg)
+    if overrides:
+        log.info(
+            "Data settings that differ from the checkpoint's: %s",
+            ", ".join(f"data.{k}={v}" for k, v in overrides.items()),
+        )
     datamodule = build_datamodule(data_cfg, metadata["transforms"])
     datamodule.prepare_data()
     check_same_classes(
@@ -77,14 +155,18 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         if split == "test":
             trainer.test(model, datamodule=datamodule)
             metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+            raise_on_lost_artefacts(
+                trainer, f"python -m sports_rec.evaluate ckpt_path={cfg.ckpt_path}"
+            )
         else:
             metrics = evaluate_split(trainer, model, datamodule, split)
+    record_data_overrides(cfg.paths.output_dir, SPLIT_PREFIXES[split], overrides)
     key = f"{SPLIT_PREFIXES[split]}/acc"
     log.info("%s=%.4f (checkpoint %s)", key, metrics.get(key, float("nan")), cfg.ckpt_path)
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
+@hydra_entry_point("evaluate")
 def main(cfg: DictConfig) -> None:
     with exit_on_user_error():
         evaluate(cfg)

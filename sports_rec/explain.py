@@ -23,7 +23,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import hydra
 import lightning as L
 import numpy as np
 import pandas as pd
@@ -48,11 +47,13 @@ from sports_rec.explaining.panels import (
     to_rgb,
     write_image_panel,
 )
+from sports_rec.explaining.recipe import apply_recipe_settings
 from sports_rec.explaining.video import write_clip_videos
 from sports_rec.models.classifier import Classifier
 from sports_rec.predicting.clip_scoring import sliding_clips
 from sports_rec.predicting.timeline import frame_preparation
 from sports_rec.train import build_datamodule
+from sports_rec.utils.cli import hydra_entry_point
 from sports_rec.utils.config_checks import check_explain_config
 from sports_rec.utils.logging import get_logger
 from sports_rec.utils.run import exit_on_user_error, lightning_noise_filtered, task_wrapper
@@ -331,6 +332,7 @@ def explain(cfg: DictConfig) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
     model = load_classifier(cfg.ckpt_path)
     model.eval()
+    apply_recipe_settings(cfg)  # the run recipe's explain: values the command line omits
     metadata = model.hparams.metadata
     is_video = "video" in model.input_keys
     method = check_method(str(cfg.method or ("gradcam" if is_video else "saliency")))
@@ -390,7 +392,7 @@ def explain(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="explain")
+@hydra_entry_point("explain")
 def main(cfg: DictConfig) -> None:
     with exit_on_user_error():
         explain(cfg)

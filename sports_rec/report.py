@@ -1,16 +1,22 @@
 """Collect run folders into a study table:
-``python -m sports_rec.report runs=[DIR,...] [published=CSV] [out=DIR] [html=true]``.
+``python -m sports_rec.report runs=[DIR,...] [published=CSV] [evaluations=[DIR,...]] [out=DIR]
+[html=true]``.
 
 ``runs`` takes run folders, sweep folders or any folder above them (searched recursively);
 ``published`` one or more ``experiments/<study>/published.csv`` whose values are shown beside
-the runs' own (matched by recipe). Writes to ``out`` (default: this command's run folder,
-``logs/report/runs/<date>_<time>_<id>``):
+the runs' own (matched by recipe); ``evaluations`` folders of ``python -m sports_rec.evaluate``
+that re-tested a run's checkpoint (e.g. with ``data.dataset.skeleton_attention=false``), each
+a row beside that run (:mod:`sports_rec.reporting.evaluations`). Writes to ``out`` (default:
+this command's run folder, ``logs/report/runs/<date>_<time>_<id>``):
 
 * ``report.md`` / ``report.csv`` - one row per run (failed runs included);
 * ``report.png`` - test accuracy per run beside the published values;
 * ``curves.png`` - all runs' train/val loss and accuracy on shared axes;
 * ``leaderboard.md`` / ``leaderboard.csv`` - model x dataset test accuracy, when the runs
   span more than one dataset;
+* ``per_class_published.csv`` - when ``published`` has per-class values or confusions
+  (study 004): each run's value beside each of them, also a section of ``report.md`` and
+  ``report.html`` (:mod:`sports_rec.reporting.per_class`);
 * ``report.html`` - all of it in one self-contained file (``html=false`` skips it).
 
 The table is printed too, so ``make`` targets show it. See :mod:`sports_rec.reporting.table`
@@ -23,15 +29,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import hydra
 import pandas as pd
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 import sports_rec  # noqa: F401  (registers the config resolvers)
 from sports_rec.errors import SportsRecError
+from sports_rec.reporting.evaluations import with_evaluations
 from sports_rec.reporting.figures import plot_headline, plot_overlaid_curves
 from sports_rec.reporting.html import write_html
-from sports_rec.reporting.published import format_published, read_published_files
+from sports_rec.reporting.per_class import class_comparison, markdown_section, run_tables
+from sports_rec.reporting.published import (
+    format_published,
+    read_published_classes_files,
+    read_published_files,
+)
 from sports_rec.reporting.runs import Run, load_runs
 from sports_rec.reporting.table import (
     format_leaderboard,
@@ -41,6 +52,7 @@ from sports_rec.reporting.table import (
     report_table,
     to_markdown,
 )
+from sports_rec.utils.cli import hydra_entry_point
 from sports_rec.utils.logging import get_logger
 from sports_rec.utils.run import exit_on_user_error, task_wrapper
 
@@ -77,8 +89,10 @@ def write_report(
     out: Path,
     published: pd.DataFrame | None = None,
     html: bool = True,
+    class_published: pd.DataFrame | None = None,
 ) -> tuple[str, dict[str, Path]]:
-    """Write every report file into ``out``; return the markdown table and the files."""
+    """Write every report file into ``out``; return the markdown table and the files.
+    ``class_published``: the per-class and confusion rows of the published files."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -114,6 +128,13 @@ def write_report(
         sections.append(heading + board + "\n")
     if not matched.empty:
         sections.append(_published_section(matched))
+    comparison = class_comparison(runs, class_published)
+    per_class_html: list[tuple[str, pd.DataFrame]] = []
+    if not comparison.empty:
+        files["per_class_published.csv"] = out / "per_class_published.csv"
+        comparison.to_csv(files["per_class_published.csv"], index=False)
+        sections.append(markdown_section(comparison, runs))
+        per_class_html = _per_class_html(comparison, runs)
     sections.append(
         "## Figures\n\n![test accuracy per run](report.png)\n\n"
         "![training and validation curves](curves.png)\n"
@@ -131,17 +152,43 @@ def write_report(
             ],
             leaderboard=text_matrix,
             published=matched,
+            per_class=per_class_html,
         )
     return markdown, files
+
+
+def _per_class_html(
+    comparison: pd.DataFrame, runs: Sequence[Run]
+) -> list[tuple[str, pd.DataFrame]]:
+    """(title, text frame) of each run's per-class comparison tables, for report.html."""
+    tables = []
+    for run in runs:
+        if run.name not in set(comparison["run"]):
+            continue
+        per_class, confusions, own = run_tables(comparison, run)
+        for title, frame in (
+            ("per class", per_class),
+            ("published top confusions", confusions),
+            ("its own top confusions", own),
+        ):
+            if frame is not None and not frame.empty:
+                tables.append((f"{run.name} ({run.recipe}): {title}", frame))
+    return tables
 
 
 @task_wrapper
 def report(cfg: DictConfig) -> dict[str, Path]:
     runs = load_runs(as_paths(cfg.get("runs")))
+    evaluations = as_paths(cfg.get("evaluations"))
+    if evaluations:
+        runs = with_evaluations(runs, evaluations)
     published_files = as_paths(cfg.get("published"))
     published = read_published_files(published_files) if published_files else None
+    class_published = read_published_classes_files(published_files) if published_files else None
     out = Path(str(cfg.out)).expanduser().resolve()
-    markdown, files = write_report(runs, out, published, html=bool(cfg.html))
+    markdown, files = write_report(
+        runs, out, published, html=bool(cfg.html), class_published=class_published
+    )
     print(markdown)
     if "leaderboard.md" in files:
         print()
@@ -151,7 +198,7 @@ def report(cfg: DictConfig) -> dict[str, Path]:
     return files
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="report")
+@hydra_entry_point("report")
 def main(cfg: DictConfig) -> None:
     with exit_on_user_error():
         report(cfg)

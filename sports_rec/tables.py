@@ -7,29 +7,60 @@ published numbers. ``make table-<study>`` calls this.
 
 Each study is one entry of :data:`STUDIES`: its dataset, its recipes, and the sweeps that run
 them. Where a study contradicts itself, the readings are swept side by side (study 001: the
-notebook's augmentation vs the text's none; study 002: per-model input sizes vs one size),
-so the table shows both. Extra overrides after ``--`` go to every job (e.g. local weights
-offline). ``--smoke`` generates the study's layout with the synthetic generator and runs the
-very same sweeps at tiny size (1 epoch, 2 batches, 32-72 px, no pretrained weights): a few
-minutes on 2 CPU cores, to check the whole path.
+notebook's augmentation vs the text's none; study 002: per-model input sizes vs one size;
+study 003: "unfrozen final layer" as layer4 or the fc, StepLR gamma 0.1 or 0.01, each
+labelled in a ``reading`` column), so the table shows both; its rows are grouped by recipe,
+each recipe's readings together. A study's :class:`Evaluation` re-tests one recipe's
+checkpoint with other test-time settings (study 004: the reported run tested without
+skeleton attention, as its evaluate script did) and shows it as a row beside that run.
+Extra overrides after ``--`` go to every job (e.g. local weights offline). ``--smoke``
+generates the study's layout with the synthetic generator and runs the very same sweeps at
+tiny size (1 epoch, 2 batches, 32-72 px, no pretrained weights): a few minutes on 2 CPU
+cores, to check the whole path.
 
 Everything lands in ``--out`` (default ``multirun/tables/<date>_<time>/<study>/``): one
-folder per sweep and ``report/`` (``report.md``, ``report.csv``, ``report.html`` ...). The
-exit status is 1 when a job failed (the report lists it) or the data is missing.
+folder per sweep, ``evaluations/<name>/`` and ``report/`` (``report.md``, ``report.csv``,
+``report.html`` ...). The exit status is 1 when a job failed (the report lists it) or the
+data is missing.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import yaml
+
 from sports_rec.errors import SportsRecError
 
 PROJECT_ROOT = Path.cwd()
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Re-test the checkpoint a recipe's job tested, with other test-time overrides
+    (``python -m sports_rec.evaluate``), into ``evaluations/<name>/``; the report shows it
+    beside that job."""
+
+    recipe: str  # the experiment= whose tested checkpoint is evaluated
+    name: str  # folder and report row name
+    overrides: tuple[str, ...]  # evaluate overrides, e.g. data.dataset.skeleton_attention=false
+
+
+#: Settings of the table (``--smoke``'s, the user's after ``--``) that ``evaluate`` takes too:
+#: the trainer's, the loaders'. The rest (model, optimizer ...) only concern training.
+EVALUATE_SETTINGS = (
+    "trainer.",
+    "data.batch_size=",
+    "data.eval_batch_size=",
+    "data.num_workers=",
+    "callbacks.rich_progress_bar=",
+)
 
 
 @dataclass(frozen=True)
@@ -44,11 +75,26 @@ class Study:
     smoke_layout: dict[str, int] = field(default_factory=dict)  # SyntheticSpec fields
     source: str = ""  # how to get the data when it is not a `download` dataset
     make_target: str = ""  # its `make` target when not table-<name with dashes>
+    evaluations: tuple[Evaluation, ...] = ()  # checkpoints re-tested after the sweeps
 
 
 SPORTS100 = "sports100/resnet50,sports100/mobilenetv2,sports100/convnext_tiny," + (
     "sports100/convnext_tiny_v1,sports100/vit"
 )
+INFINITEFORM_UNFROZEN = (
+    "infiniteform/m2_unfrozen,infiniteform/m4_unfrozen_kp,infiniteform/m5_kp_head2,"
+    "infiniteform/m6_kp_head3"
+)
+INFINITEFORM_TRAINED = (
+    "infiniteform/m1_frozen,infiniteform/m2_unfrozen,infiniteform/m3_frozen_kp,"
+    "infiniteform/m4_unfrozen_kp,infiniteform/m5_kp_head2,infiniteform/m6_kp_head3"
+)
+INFINITEFORM_ALL = f"infiniteform/baseline,{INFINITEFORM_TRAINED}"
+# "unfrozen final layer" read as the fc: ResNet-50's own fc kept, trained, the head on it
+INFINITEFORM_FC = ("model.net.features=logits", "model.net.freeze=all_but_classifier")
+# l.142's StepLR gamma; the recipes' scheduler group named too: in a multirun Hydra composes
+# the sweep's own config without the swept experiment, where the key must exist
+INFINITEFORM_GAMMA = ("scheduler=step", "scheduler.scheduler.gamma=0.01")
 TINY = (
     "trainer.max_epochs=1",
     "trainer.limit_train_batches=2",
@@ -86,11 +132,23 @@ STUDIES: dict[str, Study] = {
         seed="003",
         dataset="infiniteform",
         published="experiments/infiniteform_003/published.csv",
+        # Both readings of "unfrozen final layer" (models 2, 4, 5, 6: layer4, the recipes'
+        # default, or the fc) and of the StepLR gamma (l.113: 0.1; l.142: 0.01), labelled in
+        # the table's `reading` column. The baseline is not trained (gamma moot), models 1
+        # and 3 are frozen (no final layer to read): they run once per gamma / once.
         sweeps=(
+            (f"experiment={INFINITEFORM_ALL}", "+reading='layer4, gamma 0.1'"),
             (
-                "experiment=infiniteform/baseline,infiniteform/m1_frozen,infiniteform/m2_unfrozen,"
-                "infiniteform/m3_frozen_kp,infiniteform/m4_unfrozen_kp,infiniteform/m5_kp_head2,"
-                "infiniteform/m6_kp_head3",
+                f"experiment={INFINITEFORM_TRAINED}",
+                *INFINITEFORM_GAMMA,
+                "+reading='layer4, gamma 0.01'",
+            ),
+            (f"experiment={INFINITEFORM_UNFROZEN}", *INFINITEFORM_FC, "+reading='fc, gamma 0.1'"),
+            (
+                f"experiment={INFINITEFORM_UNFROZEN}",
+                *INFINITEFORM_FC,
+                *INFINITEFORM_GAMMA,
+                "+reading='fc, gamma 0.01'",
             ),
         ),
         smoke=(*TINY, "model.net.pretrained=false", "data.image_size=64"),
@@ -119,6 +177,15 @@ STUDIES: dict[str, Study] = {
         ),
         smoke=(*TINY, "model.net.width=8", "data.image_size=32", "data.dataset.cache_workers=1"),
         smoke_layout={"classes": 17, "per_class": 48, "eval_per_class": 32, "size": 64},
+        # the study's 89.73 % validation vs 73.11 % test: its evaluate script had no skeleton
+        # attention (STUDY_CHECKLISTS.md 004, ambiguity 2); this row tests that reading
+        evaluations=(
+            Evaluation(
+                "exercise_video/c3d_all",
+                "c3d_all_tested_without_skeleton_attention",
+                ("data.dataset.skeleton_attention=false",),
+            ),
+        ),
         source=(
             "the study does not name its source; lay the videos out as DATASETS.md "
             "(exercise_video) describes: dataset/anon/<subject>.mp4, label/<subject>.csv, "
@@ -176,6 +243,70 @@ def _check_root(study: Study, name: str, data_root: str | None) -> Path:
     return root.resolve()
 
 
+def _overrides(job: Path) -> list[str]:
+    try:
+        lines = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return []
+    return [str(line) for line in lines or []]
+
+
+def _recipe(job: Path) -> str | None:
+    for line in _overrides(job):
+        key, _, value = line.partition("=")
+        if key.lstrip("+") == "experiment":
+            return value
+    return None
+
+
+def sweep_jobs(sweep: Path) -> list[Path]:
+    """A sweep folder's job folders (those holding ``.hydra/overrides.yaml``), by number."""
+    if not sweep.is_dir():
+        return []
+    jobs = [d for d in sweep.iterdir() if (d / ".hydra" / "overrides.yaml").is_file()]
+    return sorted(jobs, key=lambda d: (len(d.name), d.name))  # 2 before 10
+
+
+def jobs_by_recipe(sweeps: list[Path]) -> list[Path]:
+    """The folders for the report: every job of the sweeps, grouped by recipe (in the order
+    the recipes first appear), each recipe's readings in sweep order, so they sit side by
+    side in the table. A sweep folder without job folders is passed as itself (the report
+    then says what is wrong with it); one that was never written (the sweep failed before
+    its jobs, and said why) is left out, so the other sweeps are still reported."""
+    order: dict[str | None, list[Path]] = {}
+    folders: list[Path] = []
+    for sweep in sweeps:
+        jobs = sweep_jobs(sweep)
+        if not jobs and sweep.exists():
+            folders.append(sweep)
+        for job in jobs:
+            order.setdefault(_recipe(job), []).append(job)
+    return [job for jobs in order.values() for job in jobs] + folders
+
+
+def evaluate(
+    evaluation: Evaluation, sweeps: list[Path], folder: Path, settings: list[str]
+) -> tuple[Path, bool]:
+    """Run ``evaluation`` on the checkpoint its recipe's job tested; returns its folder and
+    whether it ran (a missing or failed job leaves nothing to evaluate)."""
+    out = folder / "evaluations" / evaluation.name
+    jobs = [job for sweep in sweeps for job in sweep_jobs(sweep)]
+    job = next((j for j in jobs if _recipe(j) == evaluation.recipe), None)
+    ckpt = None
+    if job is not None and (job / "test_metrics.json").is_file():
+        ckpt = json.loads((job / "test_metrics.json").read_text()).get("ckpt_path")
+    if not ckpt:
+        print(f"note: no tested checkpoint of {evaluation.recipe}: {evaluation.name} not run")
+        return out, False
+    given = [s for s in settings if s.startswith(EVALUATE_SETTINGS)]
+    command = [
+        sys.executable, "-m", "sports_rec.evaluate", f"ckpt_path={ckpt}",
+        *evaluation.overrides, *given, f"hydra.run.dir={out}",
+    ]  # fmt: skip
+    print(f"\n=== evaluation {evaluation.name}: {' '.join(command[3:])}")
+    return out, subprocess.run(command, check=False).returncode == 0
+
+
 def run(
     name: str,
     data_root: str | None = None,
@@ -206,11 +337,19 @@ def run(
         print(f"\n=== study {study.seed} ({name}), sweep {number}: {' '.join(command[3:])}")
         status |= subprocess.run(command, check=False).returncode
         sweeps.append(sweep)
+    evaluations = []
+    for evaluation in study.evaluations:
+        done, ran = evaluate(evaluation, sweeps, folder, settings)
+        status |= 0 if ran else 1
+        evaluations += [done] if ran else []
     published = PROJECT_ROOT / study.published
+    runs = ",".join(map(str, jobs_by_recipe(sweeps)))
     report = [
-        sys.executable, "-m", "sports_rec.report", f"runs=[{','.join(map(str, sweeps))}]",
+        sys.executable, "-m", "sports_rec.report", f"runs=[{runs}]",
         f"out={folder / 'report'}", f"hydra.run.dir={folder / 'report'}",
     ]  # fmt: skip
+    if evaluations:
+        report.append(f"evaluations=[{','.join(map(str, evaluations))}]")
     if published.is_file():
         report.append(f"published={published}")
     else:

@@ -310,6 +310,10 @@ def test_an_artefact_that_fails_after_testing_loses_nothing_else(make_cfg, monke
     rerun = re.search(r"ckpt_path=(\S+)", str(err.value))
     assert rerun is not None and Path(rerun.group(1)).is_file()
     monkeypatch.undo()
+    blocked = out.parent / "blocked_evaluation"
+    (blocked / "per_class.csv").mkdir(parents=True)
+    with pytest.raises(RunFolderError, match=r"per_class\.csv' is a folder"):
+        evaluate(compose_config("evaluate", [f"ckpt_path={rerun.group(1)}"], blocked, out.parent))
     again = out.parent / "rerun"
     evaluate(compose_config("evaluate", [f"ckpt_path={rerun.group(1)}"], again, out.parent))
     assert "test/acc" in read_json(again / "test_metrics.json")

@@ -53,11 +53,13 @@ def test_smoke_table_has_a_row_per_job_beside_the_published_numbers(
     report = tables[study] / "report"
     table = pd.read_csv(report / "report.csv")
     # sports100: 5 recipes; sports balls: 2 recipes x 2 readings; workout: 2 recipes + 1
-    # reading; infiniteform: the baseline and models 1-6; exercise video: 5 C3D recipes
+    # reading; infiniteform: the baseline, models 1-6 at both gammas, models 2, 4-6 with the
+    # fc as "final layer" at both gammas; exercise video: 5 C3D recipes (+ 1 evaluation)
     expected_jobs = {
-        "sports100": 5, "sports_balls": 4, "workout": 3, "infiniteform": 7, "exercise_video": 5
+        "sports100": 5, "sports_balls": 4, "workout": 3, "infiniteform": 21, "exercise_video": 5
     }[study]  # fmt: skip
-    assert len(table) == len(jobs(tables[study])) == expected_jobs
+    assert len(jobs(tables[study])) == expected_jobs
+    assert len(table) == expected_jobs + len(STUDIES[study].evaluations)
     assert (table["status"] == "completed").all()
     published = read_published(PROJECT_ROOT / STUDIES[study].published)
     for metric, source in published[["metric", "source"]].drop_duplicates().itertuples(index=False):
@@ -143,7 +145,8 @@ def test_workout_recipes_rebalance_before_the_random_split(tables: dict[str, Pat
 
 
 def test_infiniteform_recipes_are_the_studys_seven_models(tables: dict[str, Path]) -> None:
-    found = {key.split("/")[-1]: job for key, job in jobs(tables["infiniteform"]).items()}
+    every = jobs(tables["infiniteform"])
+    found = {key.split("/")[-1]: job for key, job in every.items() if key.startswith("sweep0 ")}
     assert set(found) == {"baseline", "m1_frozen", "m2_unfrozen", "m3_frozen_kp",
                           "m4_unfrozen_kp", "m5_kp_head2", "m6_kp_head3"}  # fmt: skip
     # The baseline is not trained: evaluated on train (epoch -1 of metrics.csv) and test.
@@ -174,6 +177,20 @@ def test_infiniteform_recipes_are_the_studys_seven_models(tables: dict[str, Path
         assert spec["keypoints"] == [51]
         info = json.loads((found[name] / "run_info.json").read_text())
         assert info["val_is_test"] is True and info["trainable_params"] < info["params"]
+        assert h["scheduler"]["scheduler"]["gamma"] == 0.1
+    # the other readings: gamma 0.01 (sweeps 1, 3) and the fc as "final layer" (sweeps 2, 3)
+    for key, job in every.items():
+        if key.endswith("/baseline"):
+            continue  # not trained: no checkpoint
+        h = hparams(job)
+        sweep = int(key.split()[0].removeprefix("sweep"))
+        assert h["scheduler"]["scheduler"]["gamma"] == (0.01 if sweep in (1, 3) else 0.1)
+        if sweep >= 2:
+            assert (h["net"]["features"], h["net"]["freeze"]) == ("logits", "all_but_classifier")
+    report = pd.read_csv(tables["infiniteform"] / "report" / "report.csv")
+    assert set(report["reading"]) == {
+        f"{f}, gamma {g}" for f in ("layer4", "fc") for g in ("0.1", "0.01")
+    }
 
 
 def test_exercise_video_recipes_are_the_studys_pipeline(tables: dict[str, Path]) -> None:
@@ -225,6 +242,15 @@ def test_exercise_video_recipes_are_the_studys_pipeline(tables: dict[str, Path])
         assert (job / "per_class_accuracy.csv").is_file()
         info = json.loads((job / "run_info.json").read_text())
         assert info["val_is_test"] is True
+        assert (job / "test_predictions.csv").is_file()
+    # the reported run tested again without skeleton attention, beside it in the report
+    report = pd.read_csv(tables["exercise_video"] / "report" / "report.csv")
+    tested = report[report["tested with"].notna()]
+    assert tested["tested with"].tolist() == ["data.dataset.skeleton_attention=false"]
+    assert report.index[report["tested with"].notna()][0] - 1 == int(
+        report.index[report["experiment"].eq("exercise_video/c3d_all")][0]
+    )
+    assert (tables["exercise_video"] / "report" / "per_class_published.csv").is_file()
 
 
 def test_a_table_without_data_names_the_layout_and_the_download(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ th { background: #f0f0f0; }
 td:first-child, th:first-child { text-align: left; }
 .wrap { overflow-x: auto; }
 .status-failed { color: #a00; font-weight: bold; }
+.status-interrupted { color: #a60; font-weight: bold; }
 pre { background: #fbeaea; padding: 0.5rem; white-space: pre-wrap; }
 figure { margin: 0.5rem 0 1.5rem; }
 figure img { max-width: 100%; border: 1px solid #ddd; }
@@ -61,6 +62,13 @@ _TEMPLATE = """<!DOCTYPE html>
 {% if published %}
 <h2>Published values</h2>
 <div class="wrap">{{ published }}</div>
+{% endif %}
+{% if per_class %}
+<h2>Per-class results beside the published</h2>
+{% for item in per_class %}
+<h3>{{ item.title }}</h3>
+<div class="wrap">{{ item.table }}</div>
+{% endfor %}
 {% endif %}
 <h2>Figures</h2>
 {% for figure in figures %}
@@ -119,11 +127,13 @@ def write_html(
     leaderboard: pd.DataFrame | None = None,
     published: pd.DataFrame | None = None,
     title: str = "sports_rec report",
+    per_class: Sequence[tuple[str, pd.DataFrame]] = (),
 ) -> Path:
     """Write ``report.html``.
 
     ``table`` and ``leaderboard`` are the formatted (text) frames of ``report.md``;
-    ``figures`` are (PNG file, caption) pairs; ``published`` the matched published rows.
+    ``figures`` are (PNG file, caption) pairs; ``published`` the matched published rows;
+    ``per_class`` (title, text frame) pairs of the per-class comparison with the published.
     """
     template = Environment(autoescape=True).from_string(_TEMPLATE)
     published_frame = None
@@ -139,6 +149,10 @@ def write_html(
         if published_frame is None
         else _html_table(published_frame, "published-values"),
         figures=[_figure(png.read_bytes(), caption) for png, caption in figures],
+        per_class=[
+            {"title": title, "table": _html_table(frame, f"per-class-{i}")}
+            for i, (title, frame) in enumerate(per_class)
+        ],
         runs=[
             {
                 "name": run.name,

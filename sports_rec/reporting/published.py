@@ -16,6 +16,19 @@ empty column.
 * ``source`` - a short label shown in the column header (``text``, ``notebook``, ``table``);
   one study may be recorded from several sources that disagree;
 * ``note`` - the citation (study line numbers) and how the value was read.
+
+Two optional columns hold a study's per-class tables and its top confusions (study 004):
+
+* ``class`` - the class (its name in the run's ``per_class.csv``) of a per-class metric of
+  :data:`CLASS_METRICS` (``class_precision``, ``class_recall``, ``class_f1``,
+  ``class_support``), or the true class of a confusion (``confusion_count``,
+  ``confusion_fraction``: the share of the true class's samples predicted as ``predicted``);
+* ``predicted`` - the predicted class of a confusion.
+
+Files without them stay valid. :func:`read_published` returns the run-level rows only (the
+table's columns); :func:`read_published_classes` the per-class and confusion rows, which the
+report compares with each run's ``per_class.csv`` and ``confusion_matrix.csv``
+(:mod:`sports_rec.reporting.per_class`).
 """
 
 from __future__ import annotations
@@ -31,6 +44,9 @@ import pandas as pd
 from sports_rec.errors import SportsRecError
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("recipe", "metric", "value", "source", "note")
+#: Columns a ``published.csv`` may add (empty on run-level rows): see the module docstring.
+CLASS_COLUMNS: tuple[str, ...] = ("class", "predicted")
+_CLASS_FRAME_COLUMNS = ("recipe", "metric", "class", "predicted", "value", "source", "note")
 
 
 class PublishedFormatError(SportsRecError):
@@ -114,8 +130,36 @@ _VOCABULARY: tuple[Metric, ...] = (
     Metric("train_time_s", "wall time (s)", "info", "wall_time_s"),
 )
 
-#: Every metric name a ``published.csv`` may use, with where a run's value is read.
+#: Every run-level metric name a ``published.csv`` may use, with where a run's value is read.
 METRICS: dict[str, Metric] = {metric.name: metric for metric in _VOCABULARY}
+
+
+@dataclass(frozen=True)
+class ClassMetric:
+    """A per-class quantity (``class`` column) or a confusion (``class`` -> ``predicted``).
+
+    ``column`` is the run's ``per_class.csv`` column holding it; confusions are read from
+    ``confusion_matrix.csv`` (``column`` is ``count`` or ``fraction`` of the true class).
+    """
+
+    name: str
+    label: str
+    column: str
+    confusion: bool = False
+
+
+#: Per-class and confusion metrics of a ``published.csv`` (rows with a ``class``).
+CLASS_METRICS: dict[str, ClassMetric] = {
+    metric.name: metric
+    for metric in (
+        ClassMetric("class_precision", "P", "precision"),
+        ClassMetric("class_recall", "R", "recall"),
+        ClassMetric("class_f1", "F1", "f1"),
+        ClassMetric("class_support", "support", "support"),
+        ClassMetric("confusion_count", "count", "count", confusion=True),
+        ClassMetric("confusion_fraction", "share of the class", "fraction", confusion=True),
+    )
+}
 
 
 def published_column(metric: str, source: str) -> str:
@@ -124,12 +168,38 @@ def published_column(metric: str, source: str) -> str:
 
 
 def read_published(path: str | Path) -> pd.DataFrame:
-    """Read and validate one ``published.csv``; rows keep the file's order.
+    """Read and validate one ``published.csv``; its run-level rows (no ``class``), in the
+    file's order, with the columns ``recipe,metric,value,source,note,file``.
 
     Raises :class:`PublishedFormatError` naming the file and what is wrong: missing file,
-    missing columns, a metric outside :data:`METRICS`, a value that is not a number, or two
-    rows for the same recipe, metric and source.
+    missing columns, a metric outside :data:`METRICS` and :data:`CLASS_METRICS`, a value
+    that is not a number, a ``class`` missing or misplaced, or two rows for the same recipe,
+    metric, classes and source.
     """
+    frame = _read_validated(path)
+    rows = frame[frame["metric"].isin(METRICS)]
+    return rows[[*REQUIRED_COLUMNS, "file"]].reset_index(drop=True)
+
+
+def read_published_classes(path: str | Path) -> pd.DataFrame:
+    """The per-class and confusion rows of one ``published.csv`` (validated as
+    :func:`read_published` does): ``recipe,metric,class,predicted,value,source,note,file``;
+    empty when the file has none."""
+    frame = _read_validated(path)
+    rows = frame[frame["metric"].isin(CLASS_METRICS)]
+    return rows[[*_CLASS_FRAME_COLUMNS, "file"]].reset_index(drop=True)
+
+
+def read_published_classes_files(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """The per-class and confusion rows of several ``published.csv`` files."""
+    frames = [read_published_classes(p) for p in paths]
+    if not frames:
+        return pd.DataFrame(columns=[*_CLASS_FRAME_COLUMNS, "file"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _read_validated(path: str | Path) -> pd.DataFrame:
+    """Every row of one ``published.csv``, validated (see :func:`read_published`)."""
     path = Path(path)
     if not path.is_file():
         raise PublishedFormatError(
@@ -151,15 +221,20 @@ def read_published(path: str | Path) -> pd.DataFrame:
             f"its header is '{','.join(frame.columns)}', expected "
             f"'{','.join(REQUIRED_COLUMNS)}'."
         )
-    frame = frame[list(REQUIRED_COLUMNS)].apply(lambda column: column.str.strip())
+    for column in CLASS_COLUMNS:  # optional: absent in files without per-class rows
+        if column not in frame.columns:
+            frame[column] = ""
+    frame = frame[[*REQUIRED_COLUMNS, *CLASS_COLUMNS]].fillna("")  # short rows: no class
+    frame = frame.apply(lambda column: column.str.strip())
     line = pd.Series(range(2, len(frame) + 2), index=frame.index)  # header is line 1
-    unknown = frame[~frame["metric"].isin(METRICS)]
+    unknown = frame[~frame["metric"].isin(METRICS) & ~frame["metric"].isin(CLASS_METRICS)]
     if not unknown.empty:
         bad = ", ".join(f"'{m}' (line {line[i]})" for i, m in unknown["metric"].items())
         raise PublishedFormatError(
             f"Published-results file '{path}' uses unknown metric(s) {bad}; "
-            f"use one of: {', '.join(METRICS)}."
+            f"use one of: {', '.join([*METRICS, *CLASS_METRICS])}."
         )
+    _check_class_columns(path, frame, line)
     values = pd.to_numeric(frame["value"], errors="coerce")
     if values.isna().any():
         bad = ", ".join(
@@ -176,15 +251,38 @@ def read_published(path: str | Path) -> pd.DataFrame:
             f"Published-results file '{path}' has an empty recipe or source on line(s) {lines}."
         )
     frame["value"] = values
-    duplicated = frame.duplicated(subset=["recipe", "metric", "source"], keep=False)
+    key = ["recipe", "metric", "class", "predicted", "source"]
+    duplicated = frame.duplicated(subset=key, keep=False)
     if duplicated.any():
         lines = ", ".join(str(line[i]) for i in frame.index[duplicated])
         raise PublishedFormatError(
-            f"Published-results file '{path}' gives the same recipe, metric and source more "
-            f"than once (lines {lines}); give each source its own label."
+            f"Published-results file '{path}' gives the same recipe, metric (and class) and "
+            f"source more than once (lines {lines}); give each source its own label."
         )
     frame["file"] = str(path)
     return frame.reset_index(drop=True)
+
+
+def _check_class_columns(path: Path, frame: pd.DataFrame, line: pd.Series) -> None:
+    """``class`` on per-class and confusion rows only, ``predicted`` on confusions only."""
+    problems = []
+    for i, row in frame.iterrows():
+        metric = CLASS_METRICS.get(row["metric"])
+        if metric is None:
+            if row["class"] or row["predicted"]:
+                problems.append(f"line {line[i]}: {row['metric']} is not per class")
+        elif not row["class"]:
+            problems.append(f"line {line[i]}: {row['metric']} needs a class")
+        elif metric.confusion != bool(row["predicted"]):
+            need = "needs" if metric.confusion else "takes no"
+            problems.append(f"line {line[i]}: {row['metric']} {need} a predicted class")
+    if problems:
+        raise PublishedFormatError(
+            f"Published-results file '{path}' has misplaced class columns ("
+            + "; ".join(problems)
+            + "): class and predicted name the classes of per-class metrics and confusions "
+            "only."
+        )
 
 
 def read_published_files(paths: Sequence[str | Path]) -> pd.DataFrame:
