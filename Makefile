@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine (see README):
 #   make train   - create .venv if missing, install, run the embedded default job
-#   make test    - create .venv if missing, install, run the test suite
+#   make test    - create .venv if missing, install, run the test suite (what CI runs)
+#   make test-fast - the same without the tests marked slow (pytest -m "not slow")
 # Study tables (README "Reproducing the studies"):
 #   make table-sports100|table-sports-balls|table-workout|table-infiniteform|table-video DATA_ROOT=DIR [ARGS="..."]
 #   make tables SMOKE=1        - every table on synthetic data at tiny size
@@ -15,7 +16,7 @@ SMOKE  ?=
 TABLES_OUT ?= multirun/tables/$(shell date +%Y-%m-%d_%H-%M-%S)
 TABLE  = $(BIN)/python -m sports_rec.tables $(if $(SMOKE),--smoke,--data-root "$(DATA_ROOT)")
 
-.PHONY: install train test lint format clean-runs tables table-sports100 table-sports-balls table-workout table-infiniteform table-video
+.PHONY: install train test test-fast lint format clean-runs tables table-sports100 table-sports-balls table-workout table-infiniteform table-video
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +31,10 @@ train: $(STAMP)
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# the fast tier: no end-to-end CLI runs, multi-epoch training, sweeps, DDP or tables
+test-fast: $(STAMP)
+	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 table-sports100: $(STAMP)
 	$(TABLE) sports100 --out $(TABLES_OUT)/sports100 -- $(ARGS)

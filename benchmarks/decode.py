@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from timing import median_seconds
 
-from sports_rec.data.image_io import load_image
+from sports_rec.data.io.image_io import load_image
 from sports_rec.data.transforms import image_transforms
 
 

@@ -2,7 +2,7 @@
 (eager), TorchScript and ONNX Runtime (``model_file=``), at batch 1 and 32.
 
 The classifier is built from the model config (random weights: speed does not depend on
-them), exported with ``sports_rec.export.export_model`` (which also checks the file
+them), exported with ``sports_rec.models.exporting.export_model`` (which also checks the file
 against PyTorch) and timed on the same random batches; median seconds per batch after
 warm-up, as images/s, and each runner against eager.
 
@@ -23,9 +23,9 @@ from rich.table import Table
 from timing import median_seconds
 
 import sports_rec
-from sports_rec.export import export_model, load_exported
 from sports_rec.models.classifier import Classifier
-from sports_rec.predict import pytorch_runner
+from sports_rec.models.exporting import export_model
+from sports_rec.models.runners import load_exported, pytorch_runner
 
 CONF_DIR = sports_rec.CONF_DIR
 

@@ -34,9 +34,9 @@ from rich.table import Table
 from torch.utils.data import DataLoader
 
 import sports_rec
+from sports_rec.builders import build_classifier, build_datamodule, data_metadata, plain
 from sports_rec.data.synthetic import SyntheticSpec, generate
 from sports_rec.data.transforms import resolve_transforms
-from sports_rec.train import build_classifier, build_datamodule, data_metadata, plain
 from sports_rec.utils.resolvers import register_resolvers
 
 #: recipe -> (synthetic layout, photo side like the real set's, classes generated)

@@ -26,8 +26,8 @@ from rich.table import Table
 from timing import median_seconds
 from torch.utils.data import DataLoader, Dataset
 
-from sports_rec.data.frame_cache import FrameCache
-from sports_rec.data.video_io import available_backends, read_frames, write_video
+from sports_rec.data.io.frame_cache import FrameCache
+from sports_rec.data.io.video_io import available_backends, read_frames, write_video
 from sports_rec.models.nets.c3d import C3D
 
 

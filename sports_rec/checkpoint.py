@@ -88,6 +88,26 @@ def _unreadable(path: Path, error: BaseException) -> CheckpointError:
     )
 
 
+# ``_target_``s that moved since checkpoints were written with them: a checkpoint stores
+# its data and transform configs, and an old one must still build its dataset.
+RENAMED_TARGETS = {
+    "sports_rec.data.video_dataset.VideoClipDataset": "sports_rec.data.datasets.VideoClipDataset",
+}
+
+
+def renamed_targets(node: Any) -> Any:
+    """``node`` (plain containers) with every moved ``_target_`` replaced by its new name."""
+    if isinstance(node, dict):
+        node = {key: renamed_targets(value) for key, value in node.items()}
+        target = node.get("_target_")
+        if isinstance(target, str) and target in RENAMED_TARGETS:
+            node["_target_"] = RENAMED_TARGETS[target]
+        return node
+    if isinstance(node, list):
+        return [renamed_targets(value) for value in node]
+    return node
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a sports_rec checkpoint (safe loading, CPU) and check it is one."""
     checkpoint = load_checkpoint_file(path)
@@ -97,6 +117,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             f"'{path}' is not a sports_rec checkpoint (no net config or metadata in its "
             "hyper_parameters); it cannot be used without its training code."
         )
+    checkpoint["hyper_parameters"] = renamed_targets(dict(hparams))
     return checkpoint
 
 

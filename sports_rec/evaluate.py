@@ -22,20 +22,25 @@ trained one.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 import sports_rec  # noqa: F401  (registers the config resolvers)
+from sports_rec.builders import (
+    SPLIT_PREFIXES,
+    build_datamodule,
+    check_run_folder,
+    data_overrides,
+    evaluate_split,
+    merged_data_config,
+    record_data_overrides,
+)
 from sports_rec.callbacks.test_artefacts import raise_on_lost_artefacts
 from sports_rec.checkpoint import check_same_classes, load_classifier
-from sports_rec.errors import ConfigError
 from sports_rec.reporting.artefacts import RUN_FILES
-from sports_rec.train import SPLIT_PREFIXES, build_datamodule, check_run_folder, evaluate_split
 from sports_rec.utils.cli import hydra_entry_point
 from sports_rec.utils.logging import get_logger
 from sports_rec.utils.run import (
@@ -46,84 +51,6 @@ from sports_rec.utils.run import (
 )
 
 log = get_logger(__name__)
-
-
-def merged_data_config(
-    stored: dict[str, Any], overrides: DictConfig | None, output_dir: str
-) -> DictConfig:
-    """The checkpoint's data config, with non-null command-line ``data.*`` values on top
-    (nested ones too: ``data.dataset.skeleton_attention=false`` wins over the stored value).
-
-    A new ``root`` means the user points at data on disk: the stored synthetic-data spec
-    (if any) is dropped so nothing is generated into the user's folder. A nested value the
-    checkpoint's data has no place for (``data.dataset.use_masks`` of an image checkpoint)
-    is refused: the dataset would not take it.
-    """
-    data = OmegaConf.create(stored)
-    if overrides:
-        given = _given(OmegaConf.to_container(overrides, resolve=True))
-        _check_known(given, stored)
-        data = OmegaConf.merge(data, given)
-        if given.get("root") not in (None, stored.get("root")):
-            data.synthetic = None
-    data.output_dir = output_dir
-    return data
-
-
-def _given(values: dict[str, Any]) -> dict[str, Any]:
-    """``values`` without its nulls (null = keep the checkpoint's), at every depth."""
-    given = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            value = _given(value)
-            if not value:
-                continue
-        if value is not None:
-            given[key] = value
-    return given
-
-
-def _check_known(given: dict[str, Any], stored: dict[str, Any], prefix: str = "data") -> None:
-    for key, value in given.items():
-        if not isinstance(value, dict):
-            continue
-        node = stored.get(key)
-        unknown = [k for k in value if not isinstance(node, dict) or k not in node]
-        if unknown:
-            raise ConfigError(
-                f"{', '.join(f'{prefix}.{key}.{k}' for k in unknown)}: the checkpoint's data "
-                f"has no such setting ({prefix}.{key} holds "
-                f"{', '.join(sorted(node)) if isinstance(node, dict) else 'nothing'}); "
-                "leave it out"
-            )
-        _check_known(value, node, f"{prefix}.{key}")
-
-
-def data_overrides(stored: dict[str, Any], data: DictConfig) -> dict[str, Any]:
-    """``{dotted key: value}`` of every data setting of ``data`` (merged) that differs from
-    the checkpoint's ``stored`` one (``output_dir`` and the synthetic spec aside)."""
-    merged = OmegaConf.to_container(data, resolve=True)
-    changed: dict[str, Any] = {}
-
-    def walk(old: Any, new: Any, prefix: str) -> None:
-        if isinstance(old, dict) and isinstance(new, dict):
-            for key in new:
-                walk(old.get(key), new[key], f"{prefix}{key}.")
-        elif old != new:
-            changed[prefix.rstrip(".")] = new
-
-    walk(stored, {k: v for k, v in merged.items() if k not in ("output_dir", "synthetic")}, "")
-    return changed
-
-
-def record_data_overrides(output_dir: str | Path, prefix: str, overrides: dict[str, Any]) -> None:
-    """Add ``data_overrides`` to the evaluation's ``<prefix>_metrics.json``."""
-    path = Path(output_dir) / f"{prefix}_metrics.json"
-    if not path.is_file():
-        return
-    record = json.loads(path.read_text())
-    record["data_overrides"] = overrides
-    path.write_text(json.dumps(record, indent=2) + "\n")
 
 
 @task_wrapper

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import yaml
 
+from sports_rec.data.catalog import dataset_entry
 from sports_rec.errors import SportsRecError
 
 PROJECT_ROOT = Path.cwd()
@@ -68,14 +69,19 @@ class Study:
     """What it takes to reproduce one study's table."""
 
     seed: str  # the study's seed file prefix, for messages
-    dataset: str  # download / synthetic layout name
+    dataset: str  # its dataset in sports_rec.data.catalog (download, synthetic layout)
     published: str  # experiments/<study>/published.csv, relative to the project
     sweeps: tuple[tuple[str, ...], ...]  # Hydra overrides of each sweep
     smoke: tuple[str, ...]  # tiny settings for --smoke
     smoke_layout: dict[str, int] = field(default_factory=dict)  # SyntheticSpec fields
-    source: str = ""  # how to get the data when it is not a `download` dataset
     make_target: str = ""  # its `make` target when not table-<name with dashes>
     evaluations: tuple[Evaluation, ...] = ()  # checkpoints re-tested after the sweeps
+    # --smoke's sweeps where they differ: each extra reading of a study run on one recipe,
+    # which proves the reading's wiring at a fraction of the jobs
+    smoke_sweeps: tuple[tuple[str, ...], ...] | None = None
+
+    def sweeps_for(self, smoke: bool) -> tuple[tuple[str, ...], ...]:
+        return self.smoke_sweeps if smoke and self.smoke_sweeps is not None else self.sweeps
 
 
 SPORTS100 = "sports100/resnet50,sports100/mobilenetv2,sports100/convnext_tiny," + (
@@ -95,6 +101,7 @@ INFINITEFORM_FC = ("model.net.features=logits", "model.net.freeze=all_but_classi
 # l.142's StepLR gamma; the recipes' scheduler group named too: in a multirun Hydra composes
 # the sweep's own config without the swept experiment, where the key must exist
 INFINITEFORM_GAMMA = ("scheduler=step", "scheduler.scheduler.gamma=0.01")
+INFINITEFORM_M4 = "experiment=infiniteform/m4_unfrozen_kp"
 TINY = (
     "trainer.max_epochs=1",
     "trainer.limit_train_batches=2",
@@ -151,13 +158,27 @@ STUDIES: dict[str, Study] = {
                 "+reading='fc, gamma 0.01'",
             ),
         ),
+        smoke_sweeps=(
+            (f"experiment={INFINITEFORM_ALL}", "+reading='layer4, gamma 0.1'"),
+            (
+                INFINITEFORM_M4,
+                *INFINITEFORM_GAMMA,
+                "+reading='layer4, gamma 0.01'",
+            ),
+            (
+                INFINITEFORM_M4,
+                *INFINITEFORM_FC,
+                "+reading='fc, gamma 0.1'",
+            ),
+            (
+                INFINITEFORM_M4,
+                *INFINITEFORM_FC,
+                *INFINITEFORM_GAMMA,
+                "+reading='fc, gamma 0.01'",
+            ),
+        ),
         smoke=(*TINY, "model.net.pretrained=false", "data.image_size=64"),
         smoke_layout={"classes": 6, "per_class": 12, "eval_per_class": 4, "size": 64},
-        source=(
-            "InfiniteForm is published by its authors (Weitz et al. 2021, arXiv 2110.01330) as "
-            "six archives: extract them into one folder (the COCO JSON and the "
-            "{image_id}.rgb.png images, any sub-folders)"
-        ),
     ),
     "exercise_video": Study(
         seed="004",
@@ -185,11 +206,6 @@ STUDIES: dict[str, Study] = {
                 "c3d_all_tested_without_skeleton_attention",
                 ("data.dataset.skeleton_attention=false",),
             ),
-        ),
-        source=(
-            "the study does not name its source; lay the videos out as DATASETS.md "
-            "(exercise_video) describes: dataset/anon/<subject>.mp4, label/<subject>.csv, "
-            "split.csv, optional dataset/mask/ and dataset/skeleton/yolo_pose_csv/"
         ),
     ),
     "workout": Study(
@@ -219,16 +235,15 @@ def _smoke_root(study: Study, out: Path) -> Path:
 
 
 def _check_root(study: Study, name: str, data_root: str | None) -> Path:
-    from sports_rec.data.download import DATASETS
-
-    if study.dataset in DATASETS:
-        expected = DATASETS[study.dataset].expected
+    entry = dataset_entry(study.dataset)
+    expected = entry.expected
+    if entry.kaggle is not None:
         get = (
-            f"Get the data with:\n  python -m sports_rec.data.download {study.dataset} "
+            f"Get the data with:\n  python -m sports_rec.download {study.dataset} "
             "--out DIR\n(it prints the data.root to pass as DATA_ROOT)"
         )
     else:
-        expected, get = study.source, "Then pass that folder as DATA_ROOT"
+        expected, get = entry.source, "Then pass that folder as DATA_ROOT"
     hint = (
         f"{get}, or run the same table on synthetic data: "
         f"make {study.make_target or 'table-' + name.replace('_', '-')} SMOKE=1"
@@ -328,7 +343,7 @@ def run(
     settings = [*(study.smoke if smoke else ()), *smoke_paths, *(extra or [])]
     status = 0
     sweeps = []
-    for number, overrides in enumerate(study.sweeps):
+    for number, overrides in enumerate(study.sweeps_for(smoke)):
         sweep = folder / f"sweep{number}"
         command = [
             sys.executable, "-m", "sports_rec.train", "-m", *overrides, f"data.root={root}",

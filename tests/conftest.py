@@ -157,7 +157,7 @@ def _fp32_on_every_cpu() -> Iterator[None]:
     CI machine's CPU. The bf16 path has its own tests (test_fast_paths), which patch this
     back."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("sports_rec.models.fast_paths.cpu_computes_bf16", lambda: False)
+        patch.setattr("sports_rec.utils.hardware.cpu_computes_bf16", lambda: False)
         yield
 
 
@@ -180,7 +180,8 @@ VIDEO_DATA = [
 @pytest.fixture(scope="session")
 def trained_video_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """One short real training run of a narrow C3D on the synthetic exercise videos, shared
-    by the video tests (pipeline, timeline, explain): ``{"cfg", "dir", "metrics", "root"}``."""
+    by the video tests (pipeline, timeline, explain): ``{"cfg", "dir", "metrics", "root"}``.
+    Twelve epochs: the tests that use it are marked ``slow``."""
     from sports_rec.train import train
 
     root = tmp_path_factory.mktemp("video_run")
@@ -204,3 +205,35 @@ def trained_video_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     )
     metrics = train(cfg)
     return {"cfg": cfg, "dir": out, "metrics": metrics, "root": root}
+
+
+# One epoch on 3 synthetic classes at 32 px, never tested: a checkpoint to read, not a model.
+TINY_CHECKPOINT = [
+    "data.synthetic.classes=3",
+    "data.synthetic.per_class=8",
+    "data.synthetic.eval_per_class=3",
+    "data.synthetic.size=32",
+    "data.image_size=32",
+    "data.num_workers=0",
+    "trainer.max_epochs=1",
+    "trainer.accelerator=cpu",
+    "print_config=false",
+    "test=false",
+]
+TINY_CHECKPOINT_NETS = {"rgb": [], "gray": ["model=lenet", "data.grayscale=true"]}
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``{"rgb": last.ckpt of the default net, "gray": last.ckpt of a 1-channel LeNet}``,
+    trained once per session and shared by the tests that need any image checkpoint (export,
+    predict, checkpoint conversion, refusals). Tests read these files and write elsewhere."""
+    from sports_rec.train import train
+
+    root = tmp_path_factory.mktemp("tiny_checkpoints")
+    found = {}
+    for name, extra in TINY_CHECKPOINT_NETS.items():
+        overrides = [f"paths.data_dir={root / 'data'}", *TINY_CHECKPOINT, *extra]
+        train(compose_config("train", overrides, root / name, root))
+        found[name] = root / name / "checkpoints" / "last.ckpt"
+    return found

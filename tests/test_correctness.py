@@ -20,6 +20,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from PIL import Image
 
+from sports_rec.builders import checkpoint_to_test
 from sports_rec.callbacks.checkpoints import RunCheckpoint
 from sports_rec.checkpoint import CheckpointError, load_classifier, read_checkpoint
 from sports_rec.data.datamodule import SportsDataModule
@@ -30,7 +31,6 @@ from sports_rec.models.classifier import Classifier
 from sports_rec.models.metrics import per_class_metrics
 from sports_rec.models.nets.timm_net import PretrainedWeightsUnavailable, create_timm_net
 from sports_rec.reporting.artefacts import per_class_table
-from sports_rec.train import checkpoint_to_test
 from sports_rec.utils.config_checks import check_train_config, optimized_value
 from sports_rec.utils.run import unwrap_user_error
 
@@ -97,7 +97,7 @@ def test_the_default_synthetic_run_does_not_crop_either(make_cfg) -> None:
 
 
 def _classifier(make_cfg, *overrides: str) -> Classifier:
-    from sports_rec.train import build_classifier
+    from sports_rec.builders import build_classifier
 
     cfg = make_cfg(*overrides)
     metadata = {
@@ -417,7 +417,7 @@ def test_a_refused_checkpoint_names_the_object_and_the_conversion(tmp_path: Path
 
 
 def test_a_trusted_checkpoint_with_python_objects_converts_and_predicts_the_same(
-    make_cfg, tmp_path: Path
+    tiny_checkpoints: dict[str, Path], tmp_path: Path
 ) -> None:
     """A checkpoint whose hyper-parameters are OmegaConf/numpy/pathlib objects (as other
     tools write them) is refused; converted with --trust-source it loads and predicts as the
@@ -425,11 +425,8 @@ def test_a_trusted_checkpoint_with_python_objects_converts_and_predicts_the_same
     from omegaconf import OmegaConf
 
     from sports_rec.convert_checkpoint import main as convert
-    from sports_rec.train import train
 
-    cfg = make_cfg("trainer.max_epochs=1", "test=false", run="source")
-    train(cfg)
-    original = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    original = tiny_checkpoints["rgb"]  # read only: the edited copies are written below
     checkpoint = torch.load(original, weights_only=True)
     hparams = checkpoint["hyper_parameters"]
     hparams["metadata"]["data"] = OmegaConf.create(hparams["metadata"]["data"])
@@ -450,3 +447,29 @@ def test_a_trusted_checkpoint_with_python_objects_converts_and_predicts_the_same
     x = torch.randn(2, *model.input_spec[0]["shape"])
     with torch.no_grad():
         assert torch.equal(model.net(x), reference.net(x))
+
+
+def test_evaluate_split_loaders_apply_the_same_guard(tmp_path: Path) -> None:
+    """``eval_dataloader`` (evaluate split=..., baselines) built its sampler by hand and
+    skipped the guard: a split smaller than the DDP world could hang instead of failing."""
+    module = _datamodule(tmp_path, 4)
+    module.datasets = {"train": list(range(8)), "valid": list(range(3)), "test": list(range(5))}
+    with pytest.raises(ConfigError, match=r"valid split has 3 sample\(s\), fewer than the 4"):
+        module.eval_dataloader("valid")
+    loader = module.eval_dataloader("test")
+    assert loader.sampler is not None and len(loader.sampler) == 2  # rank 0 of 4: 0 and 4
+
+
+def test_checkpoints_naming_moved_classes_still_load(tmp_path: Path) -> None:
+    """A checkpoint stores its data config's ``_target_``s; one written before the clip
+    dataset moved (sports_rec.data.video_dataset) still builds it."""
+    from hydra.utils import get_class
+
+    old = "sports_rec.data.video_dataset.VideoClipDataset"
+    path = tmp_path / "old.ckpt"
+    data = {"dataset": {"_target_": old, "_partial_": True, "clip_len": 16}}
+    torch.save(
+        {"state_dict": {}, "hyper_parameters": {"net": {}, "metadata": {"data": data}}}, path
+    )
+    target = read_checkpoint(path)["hyper_parameters"]["metadata"]["data"]["dataset"]["_target_"]
+    assert target != old and get_class(target).__name__ == "VideoClipDataset"

@@ -1,4 +1,4 @@
-"""``sports_rec.data.download``: fast offline failures, unpack + locate + layout check.
+"""``sports_rec.download``: fast offline failures, unpack + locate + layout check.
 
 Nothing can be downloaded here, so the download path is tested where it must fail (no
 credentials, no network: both within 20 s, one message, status 1, no traceback) and the
@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from sports_rec.data.download import (
+from sports_rec.data.synthetic import SyntheticSpec, generate
+from sports_rec.download import (
     DATASETS,
     DatasetNotFoundError,
     DownloadError,
@@ -29,7 +30,6 @@ from sports_rec.data.download import (
     locate_root,
     prepare_local,
 )
-from sports_rec.data.synthetic import SyntheticSpec, generate
 
 FAST_FAIL_S = 20.0
 KAGGLE_ENV = ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "KAGGLE_CONFIG_DIR")
@@ -72,7 +72,7 @@ def _run_cli(
 ) -> tuple[subprocess.CompletedProcess, float]:
     start = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "sports_rec.data.download", *args],
+        [sys.executable, "-m", "sports_rec.download", *args],
         env=env,
         cwd=cwd,
         capture_output=True,
@@ -155,8 +155,8 @@ def test_prepare_local_unpacks_locates_and_checks(
     archive = _archive_of(layout, tmp_path, nesting)
     root = prepare_local(layout, archive, tmp_path / "unpacked")
     assert root == (tmp_path / "unpacked").joinpath(*nesting).resolve()
-    expected = DATASETS[layout].reader(tmp_path / "content" / Path(*nesting))
-    found = DATASETS[layout].reader(root)
+    expected = DATASETS[layout].read(tmp_path / "content" / Path(*nesting))
+    found = DATASETS[layout].read(root)
     assert found.class_names == expected.class_names
     assert len(found.class_names) == 3
     assert found.summary() == expected.summary()

@@ -27,16 +27,16 @@ from sports_rec.data.formats.exercise_video import (
     dominant_class,
     read_exercise_video,
 )
+from sports_rec.data.formats.exercise_video_layout import COCO_JOINTS
 from sports_rec.data.index import DatasetLayoutError
+from sports_rec.data.io.video_io import read_frames, write_video
 from sports_rec.data.poses import (
-    COCO_JOINTS,
     load_mask_frames,
     read_pose_csv,
     resize_keypoints,
     skeleton_attention,
 )
 from sports_rec.data.synthetic.exercise_video import frame_width, write_exercise_video
-from sports_rec.data.video_io import read_frames, write_video
 from sports_rec.errors import ConfigError
 
 LAYOUT = ExerciseVideoLayout()

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from sports_rec.checkpoint import load_classifier
-from sports_rec.data.video_io import probe_video
+from sports_rec.data.io.video_io import probe_video
 from sports_rec.errors import ConfigError
 from sports_rec.explain import NoSampleToExplain, explain
 from sports_rec.explaining.attribution import attribute
@@ -173,7 +173,7 @@ def test_filters_choose_samples_by_truth_and_error(
         run_explain(checkpoints["cnn"], tmp_path / "c", "class_name=nope")
 
 
-def test_no_matching_sample_and_bad_method_are_messages(
+def test_no_matching_sample_is_a_message(
     checkpoints: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import sports_rec.explain as module
@@ -181,7 +181,12 @@ def test_no_matching_sample_and_bad_method_are_messages(
     monkeypatch.setattr(module, "choose_samples", lambda *a, **k: pd.DataFrame())
     with pytest.raises(NoSampleToExplain, match=r"no sample of the test split .* passes"):
         run_explain(checkpoints["cnn"], tmp_path / "a", "misclassified_only=true")
-    monkeypatch.undo()
+
+
+@pytest.mark.slow  # the real CLI
+def test_a_bad_method_is_a_message_on_the_command_line(
+    checkpoints: dict[str, Path], tmp_path: Path
+) -> None:
     expect_user_error(
         run_cli(
             "sports_rec.explain",
@@ -205,6 +210,7 @@ def test_gradcam_needs_a_spatial_stage() -> None:
 # ---------------------------------------------------------------- clip models
 
 
+@pytest.mark.slow  # trained_video_run (twelve epochs) and the CLI
 def test_gradcam_videos_of_a_clip_model(trained_video_run: dict, tmp_path: Path) -> None:
     ckpt = trained_video_run["dir"] / "checkpoints" / "last.ckpt"
     result = run_cli(
@@ -231,7 +237,22 @@ def test_gradcam_videos_of_a_clip_model(trained_video_run: dict, tmp_path: Path)
         assert "layer: block3" in (tmp_path / folder / "metadata.txt").read_text()
     (long,) = (tmp_path / "explanations").glob("long_*")
     assert probe_video(long / "overlay_with_probs.mp4").num_frames == 40
-    assert "clips: 4" in (long / "metadata.txt").read_text()
+    # the clips of predict's timeline that touch frames 0-39: starts 0, 8, 16, 24, 32
+    metadata = (long / "metadata.txt").read_text()
+    assert "clips: 5" in metadata
+
+    # One rule for a frame's probability: the bars equal predict's frame_probs.csv (they
+    # used to show the clip starting at or before each frame instead of the clips' mean).
+    from sports_rec.predict import predict
+
+    video = next(line for line in metadata.splitlines() if line.startswith("video: "))[7:]
+    timeline = tmp_path / "timeline"
+    predict(compose_config("predict", [f"ckpt_path={ckpt}", f"input={video}", "stride=8"],
+                           timeline, tmp_path))  # fmt: skip
+    bars = pd.read_csv(long / "frame_probs.csv")
+    predicted = pd.read_csv(timeline / "frame_probs.csv").iloc[: len(bars)]
+    assert list(bars["frame"]) == list(range(40))
+    np.testing.assert_allclose(bars.to_numpy(), predicted.to_numpy(), atol=1e-5)
 
 
 @pytest.mark.parametrize("value", [0, -3])

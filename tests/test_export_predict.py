@@ -1,9 +1,9 @@
 """Export (ONNX, TorchScript) and predict, from a checkpoint alone.
 
-Two tiny checkpoints are trained once for the module: the default timm net on RGB input
-and LeNet on grayscale (1-channel) input. Exported files are reloaded here with ONNX
-Runtime / ``torch.jit.load`` and compared with ``model.net`` on a batch size other than
-the traced one, which proves the batch dimension is dynamic.
+Two tiny checkpoints are trained once for the session (``tiny_checkpoints`` in conftest):
+the default timm net on RGB input and LeNet on grayscale (1-channel) input. Exported files
+are reloaded here with ONNX Runtime / ``torch.jit.load`` and compared with ``model.net`` on
+a batch size other than the traced one, which proves the batch dimension is dynamic.
 """
 
 from __future__ import annotations
@@ -21,24 +21,14 @@ import torch.nn as nn
 
 from sports_rec.checkpoint import load_classifier
 from sports_rec.data.synthetic import SyntheticSpec, generate
-from sports_rec.export import ExportError, export, export_model
-from sports_rec.predict import PredictInputError, predict
-from sports_rec.train import train
-from tests.conftest import compose_config, run_cli, run_folder
+from sports_rec.export import export
+from sports_rec.models.exporting import export_model
+from sports_rec.models.runners import ExportError
+from sports_rec.predict import predict
+from sports_rec.predicting.inputs import PredictInputError
+from tests.conftest import TINY_CHECKPOINT_NETS, compose_config, run_cli, run_folder
 
-TINY_TRAIN = [
-    "data.synthetic.classes=3",
-    "data.synthetic.per_class=8",
-    "data.synthetic.eval_per_class=3",
-    "data.synthetic.size=32",
-    "data.image_size=32",
-    "data.num_workers=0",
-    "trainer.max_epochs=1",
-    "trainer.accelerator=cpu",
-    "print_config=false",
-    "test=false",
-]
-NETS = {"rgb": [], "gray": ["model=lenet", "data.grayscale=true"]}
+NETS = TINY_CHECKPOINT_NETS
 CLASSES = 3
 
 # The tests reload TorchScript files themselves; torch flags torch.jit as deprecated.
@@ -46,17 +36,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:F
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def checkpoints(tiny_checkpoints: dict[str, Path]) -> dict[str, Path]:
     """``{"rgb": last.ckpt of the default net, "gray": last.ckpt of a 1-channel LeNet}``."""
-    root = tmp_path_factory.mktemp("export_predict")
-    found = {}
-    for name, extra in NETS.items():
-        cfg = compose_config(
-            "train", [f"paths.data_dir={root / 'data'}", *TINY_TRAIN, *extra], root / name, root
-        )
-        train(cfg)
-        found[name] = root / name / "checkpoints" / "last.ckpt"
-    return found
+    return tiny_checkpoints
 
 
 @pytest.fixture(scope="module")
@@ -233,7 +215,7 @@ def test_predict_with_exported_model_matches_pytorch(
 def test_predict_refuses_a_model_file_from_another_checkpoint(
     checkpoints: dict[str, Path], images: dict, onnx_file: Path, tmp_path: Path
 ) -> None:
-    from sports_rec.predict import ModelMismatch
+    from sports_rec.predicting.inputs import ModelMismatch
 
     match = (
         r"records inputs \[\('image', \[3, 32, 32\]\)\] "
@@ -255,6 +237,7 @@ def test_predict_without_inputs_names_the_input(
         run_predict(checkpoints["rgb"], tmp_path / "missing", tmp_path / "run")
 
 
+@pytest.mark.slow  # the real CLI
 def test_predict_cli_with_a_glob(
     checkpoints: dict[str, Path], images: dict, tmp_path: Path
 ) -> None:
@@ -282,7 +265,7 @@ def test_predict_cli_with_a_glob(
 def test_predict_with_a_missing_model_file_names_it(
     checkpoints: dict[str, Path], images: dict, tmp_path: Path
 ) -> None:
-    from sports_rec.predict import PredictInputError
+    from sports_rec.predicting.inputs import PredictInputError
 
     missing = tmp_path / "model.onnx"
     with pytest.raises(PredictInputError, match=r"model_file=.*model\.onnx' does not exist"):

@@ -20,9 +20,9 @@ from sports_rec.models.fast_paths import (
     compiled_forward,
     resolve_fused,
 )
-from sports_rec.models.fast_paths import cpu_computes_bf16 as real_cpu_computes_bf16
 from sports_rec.models.nets.c3d import C3D
 from sports_rec.train import train
+from sports_rec.utils.hardware import cpu_computes_bf16 as real_cpu_computes_bf16
 from sports_rec.utils.resolvers import register_resolvers
 
 
@@ -209,7 +209,7 @@ def test_default_trainer_precision_follows_the_hardware(
     register_resolvers()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
-    monkeypatch.setattr("sports_rec.models.fast_paths.cpu_computes_bf16", lambda: native_bf16)
+    monkeypatch.setattr("sports_rec.utils.hardware.cpu_computes_bf16", lambda: native_bf16)
     cfg = OmegaConf.create(
         {"trainer": {"accelerator": accelerator, "precision": "${auto_precision:${.accelerator}}"}}
     )
@@ -229,18 +229,19 @@ def test_this_cpu_is_detected() -> None:
 def test_default_trainer_config_resolves_its_precision(
     make_cfg, monkeypatch: pytest.MonkeyPatch, native_bf16: bool, expected: str
 ) -> None:
-    monkeypatch.setattr("sports_rec.models.fast_paths.cpu_computes_bf16", lambda: native_bf16)
+    monkeypatch.setattr("sports_rec.utils.hardware.cpu_computes_bf16", lambda: native_bf16)
     assert make_cfg().trainer.precision == expected
     assert make_cfg("trainer.precision=32-true").trainer.precision == "32-true"
 
 
+@pytest.mark.slow  # ten epochs of the default run
 @pytest.mark.filterwarnings("ignore:.*does not have many workers")
 def test_a_default_run_on_a_bf16_cpu_trains_tests_and_checkpoints_in_bf16_mixed(
     make_cfg, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The whole stack (metrics, callbacks, checkpoint, test) under the precision AMX CPUs
     get by default: it learns, and the checkpoint holds fp32 weights."""
-    monkeypatch.setattr("sports_rec.models.fast_paths.cpu_computes_bf16", lambda: True)
+    monkeypatch.setattr("sports_rec.utils.hardware.cpu_computes_bf16", lambda: True)
     cfg = make_cfg(
         "data.synthetic.per_class=32",
         "data.synthetic.eval_per_class=8",
@@ -257,6 +258,7 @@ def test_a_default_run_on_a_bf16_cpu_trains_tests_and_checkpoints_in_bf16_mixed(
     assert all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point())
 
 
+@pytest.mark.slow  # eight epochs of training in bf16
 @pytest.mark.filterwarnings("ignore:You defined a `validation_step`")
 def test_bf16_mixed_training_on_a_cpu_keeps_the_fp32_predictions(tmp_path) -> None:
     """The same weights evaluated by Lightning in ``32-true`` and in ``bf16-mixed`` (what the

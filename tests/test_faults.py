@@ -11,10 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from sports_rec.builders import RunFolderError
 from sports_rec.data.datamodule import EmptySplitError
 from sports_rec.data.index import DatasetLayoutError
 from sports_rec.data.synthetic import SyntheticSpec, generate
-from sports_rec.train import RunFolderError, train
+from sports_rec.train import train
 from tests.conftest import (
     PROJECT_ROOT,
     TINY_DATA,

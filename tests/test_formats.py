@@ -18,8 +18,8 @@ from sports_rec.data.formats.sports_balls import CLASS_NAMES as BALL_CLASSES
 from sports_rec.data.formats.sports_balls import read_sports_balls
 from sports_rec.data.formats.workout import CLASS_NAMES as WORKOUT_CLASSES
 from sports_rec.data.formats.workout import read_workout, video_group
-from sports_rec.data.image_io import load_image
 from sports_rec.data.index import DatasetLayoutError, IndexTable
+from sports_rec.data.io.image_io import load_image
 from sports_rec.data.synthetic import SyntheticSpec, generate
 from tests.conftest import shared_sample
 

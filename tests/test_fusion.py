@@ -199,6 +199,7 @@ def fusion_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return runs
 
 
+@pytest.mark.slow  # fusion_runs: two runs of six epochs
 def test_keypoints_beat_the_image_alone(fusion_runs: dict[str, Path]) -> None:
     """As in the study (model 1 vs model 3): on a frozen backbone the keypoints carry the
     pose, the image features of the synthetic stick figures barely do."""
@@ -210,6 +211,7 @@ def test_keypoints_beat_the_image_alone(fusion_runs: dict[str, Path]) -> None:
     assert acc["fusion"] >= acc["image"] + 0.3, acc
 
 
+@pytest.mark.slow
 def test_the_checkpoint_describes_every_input(fusion_runs: dict[str, Path]) -> None:
     model = load_classifier(fusion_runs["fusion"] / "checkpoints" / "last.ckpt")
     spec = {entry["name"]: entry["shape"] for entry in model.hparams.metadata["input_spec"]}
@@ -217,6 +219,7 @@ def test_the_checkpoint_describes_every_input(fusion_runs: dict[str, Path]) -> N
     assert model.input_keys == ("image", "keypoints")
 
 
+@pytest.mark.slow
 def test_a_checkpoint_without_input_spec_still_loads(
     fusion_runs: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -230,6 +233,7 @@ def test_a_checkpoint_without_input_spec_still_loads(
     assert model({"image": torch.randn(2, 3, 48, 48)}).shape == (2, 4)
 
 
+@pytest.mark.slow
 def test_evaluate_a_split_other_than_test(fusion_runs: dict[str, Path], tmp_path: Path) -> None:
     from sports_rec.evaluate import evaluate
 
@@ -246,6 +250,7 @@ def test_evaluate_a_split_other_than_test(fusion_runs: dict[str, Path], tmp_path
     assert not (tmp_path / "eval" / "test_metrics.json").exists()
 
 
+@pytest.mark.slow
 def test_predict_from_an_annotation_json_and_an_onnx_file_with_two_inputs(
     fusion_runs: dict[str, Path], tmp_path: Path
 ) -> None:

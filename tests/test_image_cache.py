@@ -12,10 +12,10 @@ import pytest
 import torch
 from PIL import Image
 
-import sports_rec.data.image_cache as image_cache
+import sports_rec.data.io.image_cache as image_cache
 from sports_rec.data.datasets import ImageDataset
-from sports_rec.data.image_cache import ImageCache
-from sports_rec.data.image_io import DATASET_SLACK, load_image
+from sports_rec.data.io.image_cache import ImageCache
+from sports_rec.data.io.image_io import DATASET_SLACK, load_image
 from sports_rec.data.transforms import image_transforms
 from sports_rec.errors import ConfigError
 

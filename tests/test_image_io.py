@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sports_rec.data.image_io import ImageDecodeError, find_unreadable, load_image, source_size
+from sports_rec.data.io.image_io import ImageDecodeError, find_unreadable, load_image, source_size
 
 
 def noise_image(width: int, height: int, seed: int = 0) -> Image.Image:

@@ -39,6 +39,7 @@ def test_readable_overrides_and_hydra_flags_pass() -> None:
     assert unparsable_override(['input="/data/sp ace é"']) is None
 
 
+@pytest.mark.slow  # the real CLI
 @pytest.mark.parametrize("module", ["sports_rec.predict", "sports_rec.train"])
 def test_the_entry_points_print_the_hint_and_exit_1(module: str, tmp_path: Path) -> None:
     result = run_cli(module, "input=/data/sp ace é", cwd=tmp_path, check=False)

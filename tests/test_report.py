@@ -29,7 +29,7 @@ from sports_rec.reporting.published import (
     read_published,
     read_published_files,
 )
-from sports_rec.reporting.runs import RunFolderError, find_run_folders, load_run, load_runs
+from sports_rec.reporting.runs import NotARunFolder, find_run_folders, load_run, load_runs
 from sports_rec.reporting.table import (
     differing_overrides,
     format_table,
@@ -489,16 +489,16 @@ def test_write_report_writes_every_file(study: dict[str, Path]) -> None:
 def test_bad_inputs_raise_clear_errors(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(RunFolderError, match=f"'{empty}' is empty"):
+    with pytest.raises(NotARunFolder, match=f"'{empty}' is empty"):
         load_runs([empty])
     stray = tmp_path / "no_runs"
     (stray / "sub").mkdir(parents=True)
     (stray / "sub" / "notes.txt").write_text("x")
-    with pytest.raises(RunFolderError, match=f"'{stray}' holds no run folder"):
+    with pytest.raises(NotARunFolder, match=f"'{stray}' holds no run folder"):
         load_runs([stray])
-    with pytest.raises(RunFolderError, match="does not exist"):
+    with pytest.raises(NotARunFolder, match="does not exist"):
         load_runs([tmp_path / "missing"])
-    with pytest.raises(RunFolderError, match=r"pass runs=\[DIR"):
+    with pytest.raises(NotARunFolder, match=r"pass runs=\[DIR"):
         load_runs([])
 
     old_format = tmp_path / "published.csv"
@@ -549,6 +549,7 @@ def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # the real CLI, twice
 def test_cli_prints_the_table_and_fails_cleanly_on_a_bad_folder(study: dict[str, Path]) -> None:
     root = study["root"]
     result = _cli(

@@ -17,9 +17,10 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from sports_rec import tables
+from sports_rec.builders import merged_data_config
 from sports_rec.data.synthetic import SyntheticSpec, ensure_synthetic
 from sports_rec.errors import ConfigError
-from sports_rec.evaluate import evaluate, merged_data_config
+from sports_rec.evaluate import evaluate
 from sports_rec.report import write_report
 from sports_rec.reporting.evaluations import TESTED_WITH, with_evaluations
 from sports_rec.reporting.published import (
@@ -226,6 +227,7 @@ def _built_datamodules(monkeypatch: pytest.MonkeyPatch) -> list:
     return built
 
 
+@pytest.mark.slow  # c3d_all_run: a training run through the CLI
 def test_clip_models_write_test_predictions(c3d_all_run: Path) -> None:
     predictions = pd.read_csv(c3d_all_run / "test_predictions.csv")
     assert predictions.columns.tolist() == [
@@ -246,6 +248,7 @@ def test_clip_models_write_test_predictions(c3d_all_run: Path) -> None:
     assert top3.any(axis=1).mean() == pytest.approx(result["test/acc_top3"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_evaluate_overrides_the_checkpoints_skeleton_attention(
     c3d_all_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -316,6 +319,7 @@ def test_published_class_columns_are_checked(tmp_path: Path) -> None:
         read_published(path)
 
 
+@pytest.mark.slow
 def test_report_puts_the_evaluation_beside_its_run_with_per_class_tables(
     c3d_all_run: Path, tmp_path: Path
 ) -> None:
@@ -349,6 +353,7 @@ def test_report_puts_the_evaluation_beside_its_run_with_per_class_tables(
 # ------------------------------------------------------------- 004: explain and recipes
 
 
+@pytest.mark.slow
 def test_explain_follows_the_recipes_samples_and_fps(
     c3d_all_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

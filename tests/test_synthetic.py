@@ -17,6 +17,7 @@ from sports_rec.data.formats.workout import read_workout
 from sports_rec.data.synthetic import MARKER, SyntheticSpec, ensure_synthetic, generate
 from sports_rec.data.synthetic.cli import main as synthetic_cli
 from sports_rec.data.transforms import image_transforms
+from sports_rec.reporting.data_report import DataReport
 
 READERS = {
     "sports100": read_sports100,
@@ -147,6 +148,7 @@ def balls_datamodule(
         seed=seed,
         split_seed=split_seed,
         output_dir=str(out),
+        reporter=DataReport(out),
     )
 
 
@@ -237,6 +239,7 @@ def test_datamodule_grouped_workout_split_has_no_leakage(tmp_path: Path) -> None
         split="grouped",
         check_images=False,
         output_dir=str(out),
+        reporter=DataReport(out),
     )
     dm.setup("fit")
     splits = pd.read_csv(out / "splits.csv")

@@ -53,10 +53,11 @@ def test_smoke_table_has_a_row_per_job_beside_the_published_numbers(
     report = tables[study] / "report"
     table = pd.read_csv(report / "report.csv")
     # sports100: 5 recipes; sports balls: 2 recipes x 2 readings; workout: 2 recipes + 1
-    # reading; infiniteform: the baseline, models 1-6 at both gammas, models 2, 4-6 with the
-    # fc as "final layer" at both gammas; exercise video: 5 C3D recipes (+ 1 evaluation)
+    # reading; infiniteform: the 7 models, then model 4 in each other reading (gamma 0.01,
+    # the fc as "final layer", both; the full table runs models 1-6 / 2, 4-6 there: 21
+    # jobs); exercise video: 5 C3D recipes (+ 1 evaluation)
     expected_jobs = {
-        "sports100": 5, "sports_balls": 4, "workout": 3, "infiniteform": 21, "exercise_video": 5
+        "sports100": 5, "sports_balls": 4, "workout": 3, "infiniteform": 10, "exercise_video": 5
     }[study]  # fmt: skip
     assert len(jobs(tables[study])) == expected_jobs
     assert len(table) == expected_jobs + len(STUDIES[study].evaluations)
@@ -187,6 +188,9 @@ def test_infiniteform_recipes_are_the_studys_seven_models(tables: dict[str, Path
         assert h["scheduler"]["scheduler"]["gamma"] == (0.01 if sweep in (1, 3) else 0.1)
         if sweep >= 2:
             assert (h["net"]["features"], h["net"]["freeze"]) == ("logits", "all_but_classifier")
+    # the full table: every unfrozen model in each reading, the frozen ones per gamma
+    full = [" ".join(sweep) for sweep in STUDIES["infiniteform"].sweeps]
+    assert len(full) == 4 and "infiniteform/m6_kp_head3" in full[3] and "m1_frozen" in full[1]
     report = pd.read_csv(tables["infiniteform"] / "report" / "report.csv")
     assert set(report["reading"]) == {
         f"{f}, gamma {g}" for f in ("layer4", "fc") for g in ("0.1", "0.01")
@@ -259,6 +263,6 @@ def test_a_table_without_data_names_the_layout_and_the_download(tmp_path: Path) 
         result,
         "DATA_ROOT is required",
         "train/<class>/ and test/<class>/",
-        "python -m sports_rec.data.download sports_balls --out DIR",
+        "python -m sports_rec.download sports_balls --out DIR",
         "SMOKE=1",
     )

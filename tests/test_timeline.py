@@ -15,8 +15,8 @@ from PIL import Image
 
 from sports_rec.data.clips import read_frame_labels
 from sports_rec.data.formats.exercise_video import ExerciseVideoLayout, read_exercise_video
-from sports_rec.data.video_io import VideoDecodeError, iter_frames, probe_video, write_video
-from sports_rec.predict import PredictInputError, predict
+from sports_rec.data.io.video_io import VideoDecodeError, iter_frames, probe_video, write_video
+from sports_rec.predict import predict
 from sports_rec.predicting.clip_scoring import (
     FramePreparation,
     FrameProbabilities,
@@ -24,9 +24,9 @@ from sports_rec.predicting.clip_scoring import (
     score_video,
     sliding_clips,
 )
+from sports_rec.predicting.inputs import PredictInputError
 from sports_rec.predicting.segments import merge_short_runs, smooth_probabilities, timeline
 from sports_rec.predicting.timeline import TimelineInputError, frame_preparation
-from sports_rec.train import train
 from tests.conftest import compose_config, expect_user_error, run_cli
 
 NAMES = ["rest", "squat", "lunge"]
@@ -210,7 +210,7 @@ def test_a_video_shorter_than_a_clip_is_refused() -> None:
 
 
 def test_a_model_trained_on_masks_or_poses_needs_them(tmp_path: Path) -> None:
-    from sports_rec.data.video_io import VideoInfo
+    from sports_rec.data.io.video_io import VideoInfo
 
     info = VideoInfo(num_frames=20, fps=30.0, width=48, height=64)
     data = {"image_size": 32, "dataset": {"use_masks": True}, "layout": {"num_classes": 3}}
@@ -226,8 +226,8 @@ def test_a_model_trained_on_masks_or_poses_needs_them(tmp_path: Path) -> None:
 
 def test_masked_frames_are_prepared_as_the_dataset_prepares_them(tmp_path: Path) -> None:
     """The timeline weights a raw video's frames with the same helper as the clip dataset."""
+    from sports_rec.data.datasets.video_clips import VideoClipDataset
     from sports_rec.data.synthetic.exercise_video import write_exercise_video
-    from sports_rec.data.video_dataset import VideoClipDataset
 
     root = tmp_path / "data"
     write_exercise_video(root, 3, per_class=24, eval_per_class=16, size=48, seed=3)
@@ -265,6 +265,7 @@ def test_masked_frames_are_prepared_as_the_dataset_prepares_them(tmp_path: Path)
 # ---------------------------------------------------------------- end to end
 
 
+@pytest.mark.slow  # trained_video_run: twelve epochs
 def test_video_subjects(trained_video_run: dict) -> None:
     """(the fixture is shared: this only checks there is a test subject to predict)"""
     assert test_subject(trained_video_run)[0].is_file()
@@ -282,6 +283,7 @@ def test_subject(run: dict) -> tuple[Path, np.ndarray]:
 test_subject.__test__ = False  # a helper, not a test
 
 
+@pytest.mark.slow
 def test_predict_writes_a_timeline_that_follows_the_labels(
     trained_video_run: dict, tmp_path: Path
 ) -> None:
@@ -339,6 +341,7 @@ def run_predict(ckpt: Path, source: Path | str, out: Path, *overrides: str) -> d
     return predict(cfg)
 
 
+@pytest.mark.slow
 def test_bad_inputs_get_one_clear_error(trained_video_run: dict, tmp_path: Path) -> None:
     ckpt = trained_video_run["dir"] / "checkpoints" / "last.ckpt"
     with pytest.raises(TimelineInputError, match=r"missing.mp4' does not exist: give a video"):
@@ -363,26 +366,9 @@ def test_bad_inputs_get_one_clear_error(trained_video_run: dict, tmp_path: Path)
     )
 
 
-def test_an_image_checkpoint_refuses_a_video(tmp_path: Path) -> None:
-    cfg = compose_config(
-        "train",
-        [
-            f"paths.data_dir={tmp_path / 'data'}",
-            "data.synthetic.classes=3",
-            "data.synthetic.per_class=4",
-            "data.synthetic.eval_per_class=2",
-            "data.synthetic.size=32",
-            "data.image_size=32",
-            "data.num_workers=0",
-            "trainer.max_epochs=1",
-            "trainer.accelerator=cpu",
-            "print_config=false",
-            "test=false",
-        ],
-        tmp_path / "run",
-        tmp_path,
-    )
-    train(cfg)
+def test_an_image_checkpoint_refuses_a_video(
+    tiny_checkpoints: dict[str, Path], tmp_path: Path
+) -> None:
     video = write_video(tmp_path / "clip.mp4", np.zeros((20, 32, 32, 3), np.uint8), fps=30)
     with pytest.raises(PredictInputError, match=r"is a video, but this checkpoint classifies im"):
-        run_predict(tmp_path / "run" / "checkpoints" / "last.ckpt", video, tmp_path)
+        run_predict(tiny_checkpoints["rgb"], video, tmp_path)

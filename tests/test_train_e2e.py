@@ -48,6 +48,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"cfg": cfg, "dir": out, "metrics": metrics, "root": root}
 
 
+@pytest.mark.slow  # trained_run: ten epochs
 def test_default_model_learns_well_above_chance(trained_run: dict) -> None:
     result = json.loads((trained_run["dir"] / "test_metrics.json").read_text())
     chance = 1 / 4
@@ -56,6 +57,7 @@ def test_default_model_learns_well_above_chance(trained_run: dict) -> None:
     assert history["train/loss"].iloc[-1] < history["train/loss"].iloc[0]
 
 
+@pytest.mark.slow
 def test_run_folder_holds_every_artefact(trained_run: dict) -> None:
     out: Path = trained_run["dir"]
     for name in (
@@ -131,6 +133,7 @@ def test_run_folder_holds_every_artefact(trained_run: dict) -> None:
     assert 0 < info["wall_time_s"] <= (finished - started).total_seconds() + 1
 
 
+@pytest.mark.slow
 def test_checkpoints_of_one_epoch_share_one_file(trained_run: dict) -> None:
     """best-val-acc, best-val-loss and last.ckpt of the same epoch are one file (hard links),
     and there is exactly one file per distinct epoch."""
@@ -144,6 +147,7 @@ def test_checkpoints_of_one_epoch_share_one_file(trained_run: dict) -> None:
     assert len(set(inodes.values())) == len(set(epochs.values()))
 
 
+@pytest.mark.slow
 def test_checkpoint_carries_classes_and_data_config(trained_run: dict) -> None:
     ckpt = torch.load(trained_run["dir"] / "checkpoints" / "last.ckpt", weights_only=True)
     meta = ckpt["hyper_parameters"]["metadata"]
@@ -157,6 +161,7 @@ def test_checkpoint_carries_classes_and_data_config(trained_run: dict) -> None:
     assert evaluation["interpolation"] == "bilinear"
 
 
+@pytest.mark.slow
 def test_evaluate_reproduces_test_metrics(trained_run: dict, tmp_path: Path) -> None:
     reference = json.loads((trained_run["dir"] / "test_metrics.json").read_text())
     cfg = compose_config(
@@ -175,6 +180,7 @@ def test_evaluate_reproduces_test_metrics(trained_run: dict, tmp_path: Path) -> 
         assert (tmp_path / "eval" / name).is_file()
 
 
+@pytest.mark.slow
 def test_evaluate_refuses_data_with_other_classes(trained_run: dict, tmp_path: Path) -> None:
     from sports_rec.checkpoint import CheckpointDataMismatch
     from sports_rec.data.synthetic import SyntheticSpec, generate
@@ -194,6 +200,7 @@ def test_evaluate_refuses_data_with_other_classes(trained_run: dict, tmp_path: P
         evaluate(cfg)
 
 
+@pytest.mark.slow
 def test_resume_with_more_epochs_continues_the_run_and_follows_the_new_horizon(
     trained_run: dict, tmp_path: Path
 ) -> None:
@@ -237,6 +244,7 @@ def test_resume_with_more_epochs_continues_the_run_and_follows_the_new_horizon(
     assert (trained_run["dir"] / "checkpoints" / "last.ckpt").is_file()
 
 
+@pytest.mark.slow  # two runs of two epochs
 def test_same_seed_gives_identical_metrics(make_cfg) -> None:
     runs = []
     for name in ("a", "b"):
@@ -276,6 +284,7 @@ def test_elastic_net_penalty_is_logged(make_cfg) -> None:
     assert metrics["train/penalty"] == pytest.approx(float(expected), rel=0.01)
 
 
+@pytest.mark.slow  # two epochs each
 @pytest.mark.parametrize("choice", ["last", "none"])
 def test_test_ckpt_last_and_none(make_cfg, choice: str) -> None:
     cfg = make_cfg("trainer.max_epochs=2", f"test_ckpt={choice}", "logger=none")

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sports_rec.data import frame_cache as frame_cache_module
-from sports_rec.data import video_io
-from sports_rec.data.frame_cache import FrameCache, FrameCacheError, ensure_cached
-from sports_rec.data.video_io import (
+from sports_rec.data.io import frame_cache as frame_cache_module
+from sports_rec.data.io import video_io
+from sports_rec.data.io.frame_cache import FrameCache, FrameCacheError, ensure_cached
+from sports_rec.data.io.video_io import (
     BackendUnavailableError,
     VideoDecodeError,
     VideoInfo,

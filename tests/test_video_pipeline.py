@@ -15,8 +15,11 @@ import pytest
 import torch
 from torchvision import tv_tensors
 
+from sports_rec.builders import build_datamodule, plain
 from sports_rec.data.clips import read_frame_labels
+from sports_rec.data.datasets.video_clips import VideoClipDataset
 from sports_rec.data.formats.exercise_video import ExerciseVideoLayout, read_exercise_video
+from sports_rec.data.io.video_io import read_frames, resize_frames
 from sports_rec.data.poses import load_mask_frames, read_pose_csv, skeleton_attention
 from sports_rec.data.synthetic.exercise_video import write_exercise_video
 from sports_rec.data.transforms import (
@@ -25,10 +28,8 @@ from sports_rec.data.transforms import (
     resolve_transforms,
     video_transforms,
 )
-from sports_rec.data.video_dataset import VideoClipDataset
-from sports_rec.data.video_io import read_frames, resize_frames
 from sports_rec.evaluate import evaluate
-from sports_rec.train import build_datamodule, plain, train
+from sports_rec.train import train
 from tests.conftest import VIDEO_DATA, compose_config
 
 CLASSES = 5
@@ -239,6 +240,7 @@ def test_a_split_left_without_videos_stops_before_training(videos: Path, tmp_pat
 # ---------------------------------------------------------------- training and evaluation
 
 
+@pytest.mark.slow  # trained_video_run: twelve epochs
 def test_narrow_c3d_learns_above_chance(trained_video_run: dict) -> None:
     run = trained_video_run["dir"]
     result = json.loads((run / "test_metrics.json").read_text())
@@ -252,6 +254,7 @@ def test_narrow_c3d_learns_above_chance(trained_video_run: dict) -> None:
     assert history["train/loss"].iloc[-1] < history["train/loss"].iloc[0]
 
 
+@pytest.mark.slow
 def test_video_run_folder(trained_video_run: dict) -> None:
     run = trained_video_run["dir"]
     clips = pd.read_csv(run / "clips.csv")
@@ -285,6 +288,7 @@ def test_video_run_folder(trained_video_run: dict) -> None:
     assert (run / "plots" / "combined.png").is_file()
 
 
+@pytest.mark.slow
 def test_evaluate_a_video_checkpoint_alone(trained_video_run: dict, tmp_path: Path) -> None:
     reference = json.loads((trained_video_run["dir"] / "test_metrics.json").read_text())
     cfg = compose_config(
@@ -324,6 +328,7 @@ def test_multi_clip_segments_by_hand() -> None:
     assert metrics == {"test/segment_acc": 0.5, "test/segment_mean_class_acc": 0.5}
 
 
+@pytest.mark.slow
 def test_multi_clip_evaluation_from_a_checkpoint(trained_video_run: dict, tmp_path: Path) -> None:
     reference = json.loads((trained_video_run["dir"] / "test_metrics.json").read_text())
     cfg = compose_config(

@@ -16,13 +16,12 @@ are left alone. Under DDP every rank's rows are gathered first; a limited test r
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 import numpy as np
 import pandas as pd
-import torch.distributed as dist
 
+from sports_rec.callbacks.clip_probabilities import ClipProbabilityCollector, tested_clips
 from sports_rec.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -59,47 +58,18 @@ def prediction_table(
     return table
 
 
-class ClipPredictionWriter(L.Callback):
+class ClipPredictionWriter(ClipProbabilityCollector):
     """Write ``test_predictions.csv`` for clip models (see the module docstring)."""
 
     def __init__(self, output_dir: str) -> None:
+        super().__init__()
         self.output_dir = Path(output_dir)
-        self.probs: dict[int, np.ndarray] = {}
-
-    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.probs = {}
-
-    def on_test_batch_end(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        if not isinstance(outputs, dict) or "probs" not in outputs:
-            return
-        if getattr(getattr(trainer.test_dataloaders, "dataset", None), "clips", None) is None:
-            return  # images: nothing to collect
-        probs = outputs["probs"].float().cpu().numpy()
-        for index, row in zip(outputs["index"].tolist(), probs, strict=True):
-            self.probs[int(index)] = row
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        dataset = getattr(trainer.test_dataloaders, "dataset", None)
-        table = getattr(dataset, "clips", None)
-        if table is None or not {"path", "start_frame", "label"} <= set(table.columns):
-            return
-        gathered = [self.probs]
-        if dist.is_available() and dist.is_initialized():
-            gathered = [None] * dist.get_world_size()
-            dist.all_gather_object(gathered, self.probs)
-        if not trainer.is_global_zero:
-            return
-        probs: dict[int, np.ndarray] = {}
-        for part in gathered:
-            probs.update(part or {})
+        table = tested_clips(trainer)
+        if table is None:
+            return  # images: nothing to write
+        probs = self.gathered(trainer)
         if not probs:
             return
         prefix = getattr(pl_module, "test_prefix", "test")

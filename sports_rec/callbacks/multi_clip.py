@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-import torch.distributed as dist
 
+from sports_rec.callbacks.clip_probabilities import ClipProbabilityCollector, tested_clips
 from sports_rec.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -73,49 +72,27 @@ def segment_metrics(segments: pd.DataFrame) -> dict[str, float]:
     }
 
 
-class SegmentEvaluation(L.Callback):
+class SegmentEvaluation(ClipProbabilityCollector):
     """Score test segments by their mean clip probabilities (see the module docstring)."""
 
     def __init__(self, output_dir: str, enabled: bool = False) -> None:
+        super().__init__()
         self.output_dir = Path(output_dir)
         self.enabled = enabled
-        self.probs: dict[int, np.ndarray] = {}
 
-    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.probs = {}
-
-    def on_test_batch_end(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        if not self.enabled or not isinstance(outputs, dict) or "probs" not in outputs:
-            return
-        probs = outputs["probs"].float().cpu().numpy()
-        for index, row in zip(outputs["index"].tolist(), probs, strict=True):
-            self.probs[int(index)] = row
+    def collecting(self, trainer: L.Trainer) -> bool:
+        return self.enabled and super().collecting(trainer)
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.enabled or getattr(pl_module, "test_prefix", "test") != "test":
             return
-        dataset = getattr(trainer.test_dataloaders, "dataset", None)
-        table = getattr(dataset, "clips", None)
-        if table is None or not {"path", "start_frame", "label"} <= set(table.columns):
+        table = tested_clips(trainer)
+        if table is None:
             log.info("multi-clip evaluation skipped: the test data has no clips")
             return
-        gathered = [self.probs]
-        if dist.is_available() and dist.is_initialized():
-            gathered = [None] * dist.get_world_size()
-            dist.all_gather_object(gathered, self.probs)
-        if not trainer.is_global_zero:
+        probs = self.gathered(trainer)
+        if probs is None:
             return
-        probs: dict[int, np.ndarray] = {}
-        for part in gathered:
-            probs.update(part or {})
         if len(probs) != len(table):
             log.warning(
                 "multi-clip evaluation skipped: %d of %d test clips were scored (a limited "

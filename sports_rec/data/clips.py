@@ -22,17 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from sports_rec.data.formats.exercise_video_layout import ExerciseVideoLayout
 from sports_rec.data.index import DatasetLayoutError
 from sports_rec.errors import ConfigError
 from sports_rec.utils.logging import get_logger
-
-if TYPE_CHECKING:
-    from sports_rec.data.formats.exercise_video import ExerciseVideoLayout
 
 log = get_logger(__name__)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -25,13 +24,14 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from sports_rec.data.datasets import ImageDataset, dataset_class, input_spec
+from sports_rec.data.contract import check_dataset_class, check_sample
+from sports_rec.data.datasets import ImageDataset, input_spec
 from sports_rec.data.index import IndexTable
+from sports_rec.data.io.image_io import decoding_cap
 from sports_rec.data.samplers import ResamplingSampler, UnpaddedDistributedSampler
 from sports_rec.data.splits import assign_splits, carve_validation, rebalance_classes
 from sports_rec.data.synthetic import SyntheticSpec, ensure_synthetic
 from sports_rec.errors import ConfigError, SportsRecError
-from sports_rec.reporting.data_analysis import write_data_analysis
 from sports_rec.utils.logging import get_logger, global_rank
 
 log = get_logger(__name__)
@@ -98,7 +98,12 @@ class SportsDataModule(L.LightningDataModule):
         layout: a format's naming conventions (``data.layout``, e.g. the exercise-video
             label and pose columns), read by both the reader and the dataset through
             interpolation; kept here so the data config records them in one node.
-        output_dir: run folder for the split and data reports (None: not written).
+        output_dir: the run folder (recorded with the data config; the run layer writes the
+            data reports there).
+        reporter: what writes the split and data reports (``reporter.splits(datamodule,
+            frame, frames)`` once the splits are made, ``reporter.datasets(datamodule)`` once
+            the datasets are built; :class:`sports_rec.reporting.data_report.DataReport`,
+            attached by :func:`sports_rec.builders.build_datamodule`); None writes nothing.
     """
 
     def __init__(
@@ -131,6 +136,7 @@ class SportsDataModule(L.LightningDataModule):
         synthetic: dict[str, Any] | None = None,
         layout: dict[str, Any] | None = None,
         output_dir: str | None = None,
+        reporter: Any | None = None,
     ) -> None:
         super().__init__()
         self.name = name
@@ -160,10 +166,11 @@ class SportsDataModule(L.LightningDataModule):
         self.split_seed = int(split_seed)
         self.seed = int(seed)
         self.check_images = check_images
-        self.max_side = max_side or 2 * self.image_size
+        self.max_side = decoding_cap(self.image_size, max_side)
         self.synthetic = SyntheticSpec(**synthetic) if synthetic else None
         self.layout = dict(layout or {})
         self.output_dir = output_dir
+        self.reporter = reporter
         self.index: IndexTable | None = None
         self.frames: dict[str, pd.DataFrame] = {}
         self.skipped: dict[str, str] = {}
@@ -194,7 +201,9 @@ class SportsDataModule(L.LightningDataModule):
         the checkpoint records so evaluate, predict and export need no dataset."""
         if not self.datasets:
             self.setup()
-        return input_spec(self.datasets["test"][0])
+        sample = self.datasets["test"][0]
+        check_sample(sample, f"{type(self.datasets['test']).__name__} ({self.name})")
+        return input_spec(sample)
 
     @property
     def channels(self) -> int:
@@ -205,6 +214,21 @@ class SportsDataModule(L.LightningDataModule):
         """Generate the synthetic stand-in on first use (local rank 0 only under DDP)."""
         if self.synthetic is not None:
             ensure_synthetic(self.synthetic, self.root)
+
+    @property
+    def val_is_test(self) -> bool:
+        """Whether validation is the test split (``data.val_split=test``)."""
+        return self.val_split == "test"
+
+    def source_split(self, split: str) -> str:
+        """The split of the data a loader split is drawn from: ``valid`` is ``test`` when
+        validation is the test split, every other split is itself."""
+        return "test" if split == "valid" and self.val_is_test else split
+
+    @property
+    def index_table(self) -> IndexTable:
+        """What the reader found (read on first use)."""
+        return self._index()
 
     def _index(self) -> IndexTable:
         if self.index is None:
@@ -223,7 +247,7 @@ class SportsDataModule(L.LightningDataModule):
         frame = index.frame
         self.skipped = dict(index.skipped)  # what the reader left out
         if self.check_images:
-            unreadable = dataset_class(self._factory()).check_files(frame)
+            unreadable = check_dataset_class(self._factory()).check_files(frame)
             if unreadable:
                 examples = ", ".join(repr(p) for p in list(unreadable)[:3])
                 log.warning(
@@ -242,7 +266,7 @@ class SportsDataModule(L.LightningDataModule):
             log.info("rebalanced to %s per class (seed %d): %s -> %s", target, seed, before, after)
         if frame["split"].isna().any():
             frame = assign_splits(frame, self.split_fractions, self.split_seed, mode=self.split)
-        if self.val_split == "test":
+        if self.val_is_test:
             on_disk = int((frame["split"] == "valid").sum())
             if on_disk:
                 log.warning(
@@ -264,12 +288,13 @@ class SportsDataModule(L.LightningDataModule):
             )
         frames = {}
         for split in ("train", "valid", "test"):
-            source = "test" if split == "valid" and self.val_split == "test" else split
+            source = self.source_split(split)
             frames[split] = frame[frame["split"] == source].reset_index(drop=True)
-        self._write_reports(frame, frames)  # also when a split is empty: it lists the skips
+        if self.reporter is not None and global_rank() == 0:
+            self.reporter.splits(self, frame, frames)  # also when a split is empty: the skips
         empty = [s for s, part in frames.items() if part.empty]
         if empty:
-            source = "test" if empty[0] == "valid" and self.val_split == "test" else empty[0]
+            source = self.source_split(empty[0])
             raise EmptySplitError(
                 f"{self.name} at {self.root}: the '{source}' split is empty after splitting "
                 f"({index.summary()}{self._skipped_summary()}). Add data, or give that "
@@ -297,6 +322,7 @@ class SportsDataModule(L.LightningDataModule):
         if self.datasets:  # Lightning calls setup per stage; the datasets serve them all
             return
         make = self._factory()
+        check_dataset_class(make)
         self.datasets = {
             split: make(
                 frame=self.frames[split],
@@ -306,77 +332,8 @@ class SportsDataModule(L.LightningDataModule):
             )
             for split in ("train", "valid", "test")
         }
-        self._write_dataset_reports()
-
-    def _write_dataset_reports(self) -> None:
-        """What the datasets made of the splits, for datasets that cut rows into several
-        samples (a video's clips): ``<unit>s.csv`` with every sample, and their counts per
-        split and class (plus e.g. downsampling) appended to ``data_report.txt``."""
-        if self.output_dir is None or global_rank() != 0:
-            return
-        tables = {s: getattr(d, "table", None) for s, d in self.datasets.items()}
-        if any(t is None for t in tables.values()):
-            return
-        out = Path(self.output_dir)
-        unit = getattr(self.datasets["train"], "unit", "sample")
-        names = dict(enumerate(self.class_names))
-        combined = pd.concat([t.assign(split=s) for s, t in tables.items()], ignore_index=True)
-        # the sample's own columns; what it shares with its source row is in splits.csv
-        shared = [c for c in self.frames["train"].columns if c not in ("path", "label", "split")]
-        combined = combined.drop(columns=[c for c in shared if c != "group"], errors="ignore")
-        combined.assign(class_name=combined["label"].map(names)).to_csv(
-            out / f"{unit}s.csv", index=False
-        )
-        lines = []
-        for split, dataset in self.datasets.items():
-            table = tables[split]
-            used = table[table["used"]] if "used" in table.columns else table
-            counts = used["label"].value_counts()
-            per_class = ", ".join(f"{names[i]}={int(counts[i])}" for i in sorted(counts.index))
-            lines.append(f"{split} {unit}s: {len(used)} ({per_class})")
-            lines += [f"{split}: {note}" for note in getattr(dataset, "notes", [])]
-        with (out / "data_report.txt").open("a") as report:
-            report.write("\n".join(lines) + "\n")
-        try:  # figures are optional: never lose a run over one
-            write_data_analysis(out, val_is_test=self.val_split == "test")
-        except Exception as error:
-            log.warning("Could not write the data analysis (%s: %s)", type(error).__name__, error)
-
-    def _write_reports(self, frame: pd.DataFrame, frames: dict[str, pd.DataFrame]) -> None:
-        if self.output_dir is None or global_rank() != 0:
-            return
-        out = Path(self.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        names = self._index().class_names
-        described = ("path", "label", "split", "group", "num_frames", "fps", "width", "height")
-        columns = [c for c in described if c in frame.columns]
-        frame[columns].assign(class_name=frame["label"].map(dict(enumerate(names)))).to_csv(
-            out / "splits.csv", index=False
-        )
-        lines = [f"dataset: {self.name}", f"root: {self.root}", self._index().summary()]
-        lines += [f"note: {n}" for n in self._index().notes]
-        if self.rebalanced is not None:
-            before, after = self.rebalanced
-            lines.append(
-                f"rebalanced before splitting (data.rebalance={self.rebalance}): class counts "
-                f"{before} -> {after}"
-            )
-        unit = self._index().unit
-        for split, part in frames.items():
-            lines.append(f"{split}: {len(part)} {unit}s")
-        if self.val_split == "test":
-            lines.append(
-                "validation = the test split (data.val_split=test): evaluated every epoch, as "
-                "the study did; a checkpoint or epoch chosen on it is chosen on the test set"
-            )
-        if self.skipped:
-            lines.append(f"skipped: {len(self.skipped)} file(s) (skipped_files.csv)")
-            lines += [f"  {path}: {reason}" for path, reason in self.skipped.items()]
-        (out / "data_report.txt").write_text("\n".join(lines) + "\n")
-        if self.skipped:
-            pd.DataFrame(
-                {"path": list(self.skipped), "reason": list(self.skipped.values())}
-            ).to_csv(out / "skipped_files.csv", index=False)
+        if self.reporter is not None and global_rank() == 0:
+            self.reporter.datasets(self)
 
     def _skipped_summary(self) -> str:
         return f"; {len(self.skipped)} file(s) skipped" if self.skipped else ""
@@ -410,11 +367,12 @@ class SportsDataModule(L.LightningDataModule):
         CPU-only run PyTorch only warns about them."""
         return bool(self.pin_memory) and torch.cuda.is_available()
 
-    def _eval_sampler(self, split: str) -> Sampler | None:
+    def _eval_sampler(self, split: str, dataset: Dataset | None = None) -> Sampler | None:
+        """Each device's unpadded share of an evaluation split (None on one device)."""
         world, rank = self._world()
         if world == 1:
             return None
-        size = len(self.datasets[split])
+        size = len(dataset if dataset is not None else self.datasets[split])
         if size < world:
             # A rank with an empty shard logs no metric and would leave the others waiting
             # for it in the epoch-end gathers.
@@ -468,14 +426,12 @@ class SportsDataModule(L.LightningDataModule):
                 train=False,
                 checked=bool(self.check_images),
             )
-        world, rank = self._world()
-        sampler = UnpaddedDistributedSampler(len(dataset), world, rank) if world > 1 else None
         return DataLoader(
             dataset,
             batch_size=self.eval_batch_size,
             num_workers=self.num_workers,
             pin_memory=self._pin_memory(),
-            sampler=sampler,
+            sampler=self._eval_sampler(split, dataset),
         )
 
     def val_dataloader(self) -> DataLoader:

@@ -53,6 +53,10 @@ COCO_SKELETON: tuple[tuple[int, int], ...] = (
     (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7),
     (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
 )  # fmt: skip
+# The skeleton without the face (nose, eyes, ears): the limbs and torso a drawn figure has.
+BODY_BONES: tuple[tuple[int, int], ...] = tuple(
+    (a, b) for a, b in COCO_SKELETON if a >= 5 and b >= 5
+)
 
 
 def keypoint_vector_size(visibility: bool = True) -> int:

@@ -24,20 +24,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
+from sports_rec.data.formats.exercise_video_layout import ExerciseVideoLayout
 from sports_rec.data.index import DatasetLayoutError
-from sports_rec.data.keypoints import COCO_KEYPOINTS
-
-if TYPE_CHECKING:
-    from sports_rec.data.formats.exercise_video import ExerciseVideoLayout
 
 # COCO keypoint order, as YOLO-pose (Ultralytics) emits it: the one list of sports_rec.
-COCO_JOINTS: tuple[str, ...] = tuple(COCO_KEYPOINTS)
 
 # The study's 8 attention joints: shoulders, elbows, wrists, hips (COCO indices 5..12).
 ATTENTION_JOINTS: tuple[int, ...] = tuple(range(5, 13))

@@ -8,6 +8,7 @@ and its probability, and the class explained.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -118,3 +119,8 @@ def panel_title(true: str, predicted: str, probability: float, target: str) -> s
 def class_list(names: Sequence[str], limit: int = 12) -> str:
     shown = ", ".join(names[:limit])
     return shown + (f" ... ({len(names)} classes)" if len(names) > limit else "")
+
+
+def slug(text: str) -> str:
+    """``text`` as a part of a file name (explanation panels and videos are named by it)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip("-") or "x"

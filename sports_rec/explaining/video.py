@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from sports_rec.data.video_io import VideoWriter
+from sports_rec.data.io.video_io import VideoWriter
 from sports_rec.explaining.panels import heat, overlay
 
 VIDEO_NAMES = ("original", "heatmap", "overlay", "overlay_with_probs", "side_by_side")

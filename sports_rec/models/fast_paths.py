@@ -192,10 +192,3 @@ def resolve_fused(
     if accepts:
         resolved["fused"] = bool(chosen) or None  # None: torch's default (foreach or loop)
     return resolved
-
-
-def cpu_computes_bf16() -> bool:
-    """Whether this CPU has native bfloat16 arithmetic (AMX tiles or AVX512-BF16)."""
-    cpu = getattr(torch, "cpu", None)
-    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
-    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)

@@ -14,14 +14,12 @@ from typing import Any
 
 import torch
 
+from sports_rec.models.metadata import CheckpointMetadata
+
 
 def metadata_input_spec(metadata: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The checkpoint's input spec (derived for checkpoints that predate it)."""
-    spec = metadata.get("input_spec")
-    if spec:
-        return [dict(entry) for entry in spec]
-    channels, size = int(metadata.get("channels", 3)), int(metadata.get("image_size", 224))
-    return [{"name": "image", "shape": [channels, size, size], "dtype": "torch.float32"}]
+    return CheckpointMetadata.from_dict(metadata).input_spec
 
 
 def spec_by_name(spec: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

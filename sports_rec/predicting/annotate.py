@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from sports_rec.data.video_io import VideoWriter
+from sports_rec.data.io.video_io import VideoWriter
 
 
 def _font(height: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:

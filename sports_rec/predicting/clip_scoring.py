@@ -1,6 +1,6 @@
 """Score a whole video with a clip classifier, streaming: per-frame class probabilities.
 
-Frames are decoded in order a chunk at a time (:func:`sports_rec.data.video_io.iter_frames`),
+Frames are decoded in order a chunk at a time (:func:`sports_rec.data.io.video_io.iter_frames`),
 each frame is prepared once (resized to the training size, masks and skeleton attention
 multiplied in, as the training dataset does), and a ring buffer of the last ``clip_len``
 prepared frames yields a clip every ``stride`` frames. Clips go through the model in
@@ -22,9 +22,9 @@ import torch
 from torchvision import tv_tensors
 
 from sports_rec.data.datasets import apply_transform
+from sports_rec.data.datasets.video_clips import frame_weights
 from sports_rec.data.formats.exercise_video import ExerciseVideoLayout
-from sports_rec.data.video_dataset import frame_weights
-from sports_rec.data.video_io import resize_frames
+from sports_rec.data.io.video_io import resize_frames
 from sports_rec.errors import ConfigError, SportsRecError
 
 BatchRunner = Callable[[torch.Tensor], torch.Tensor]
@@ -79,14 +79,32 @@ class FramePreparation:
         return video
 
 
+def clip_starts(num_frames: int, clip_len: int, stride: int) -> list[int]:
+    """The first frames of the clips that score a video of ``num_frames``: every ``stride``
+    frames from 0, then one clip aligned to the end if the last stopped short of it.
+
+    The one rule for which clips cover which frames: :func:`sliding_clips` (``predict``'s
+    timeline) yields exactly these, and ``explain``'s long-sample mode scores a stretch of
+    a video with the same clips, so both give a frame the same probability.
+    """
+    if clip_len < 1 or stride < 1:
+        raise ConfigError(f"clip_len and stride must be >= 1, got {clip_len} and {stride}")
+    if num_frames < clip_len:
+        return []
+    starts = list(range(0, num_frames - clip_len + 1, stride))
+    if starts[-1] != num_frames - clip_len:
+        starts.append(num_frames - clip_len)
+    return starts
+
+
 def sliding_clips(
     chunks: Iterable[np.ndarray], clip_len: int, stride: int
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """``(start_frame, clip [clip_len, ...])`` every ``stride`` frames of a stream of frame
-    chunks, then one clip aligned to the end if the last one stopped short of it.
+    """``(start_frame, clip [clip_len, ...])`` of a stream of frame chunks, at the starts
+    :func:`clip_starts` gives (every ``stride`` frames, then one aligned to the end).
 
-    Only ``clip_len`` frames are held at a time. A stream shorter than one clip yields
-    nothing (the caller reports it).
+    Only ``clip_len`` frames are held at a time, so the stream's length need not be known.
+    A stream shorter than one clip yields nothing (the caller reports it).
     """
     if clip_len < 1 or stride < 1:
         raise ConfigError(f"clip_len and stride must be >= 1, got {clip_len} and {stride}")

@@ -30,8 +30,8 @@ import pandas as pd
 import torch
 
 from sports_rec.data.formats.exercise_video import ExerciseVideoLayout
+from sports_rec.data.io.video_io import VideoInfo, iter_frames, probe_video
 from sports_rec.data.poses import read_pose_csv
-from sports_rec.data.video_io import VideoInfo, iter_frames, probe_video
 from sports_rec.errors import ConfigError, SportsRecError
 from sports_rec.predicting.annotate import write_annotated_video
 from sports_rec.predicting.clip_scoring import FramePreparation, score_video
@@ -87,11 +87,14 @@ def frame_preparation(
     )
 
 
-def frame_table(probs: np.ndarray, fps: float, class_names: list[str]) -> pd.DataFrame:
-    """``frame, time_s, <class>...``: the per-frame probabilities."""
+def frame_table(
+    probs: np.ndarray, fps: float, class_names: list[str], first: int = 0
+) -> pd.DataFrame:
+    """``frame, time_s, <class>...``: the per-frame probabilities (from frame ``first``)."""
+    frames = first + np.arange(len(probs))
     table = pd.DataFrame(probs, columns=class_names)
-    table.insert(0, "time_s", np.arange(len(probs)) / fps)
-    table.insert(0, "frame", np.arange(len(probs)))
+    table.insert(0, "time_s", frames / fps)
+    table.insert(0, "frame", frames)
     return table
 
 

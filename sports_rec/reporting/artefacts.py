@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from sports_rec.data.image_io import ImageDecodeError, load_image
+from sports_rec.data.io.image_io import ImageDecodeError, load_image
 
 # Every file a training or evaluation run writes into its run folder (plots/ and
 # checkpoints/ are folders of their own). A run checks them all before it trains.

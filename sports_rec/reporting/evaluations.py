@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from sports_rec.reporting.runs import Run, RunFolderError, load_run
+from sports_rec.reporting.runs import NotARunFolder, Run, load_run
 
 #: The report column naming an evaluation's test-time data settings.
 TESTED_WITH = "tested with"
@@ -45,14 +45,14 @@ def load_evaluation(path: str | Path) -> Run:
     try:
         record = json.loads(metrics_file.read_text())
     except (OSError, json.JSONDecodeError) as error:
-        raise RunFolderError(
+        raise NotARunFolder(
             f"Evaluation folder '{folder}' has no readable test_metrics.json ({error}); pass "
             "the run folder of python -m sports_rec.evaluate (split=test) in evaluations=[...]."
         ) from error
     ckpt = record.get("ckpt_path")
     run_dir = Path(str(ckpt)).parent.parent if ckpt else None
     if run_dir is None or not (run_dir / ".hydra" / "config.yaml").is_file():
-        raise RunFolderError(
+        raise NotARunFolder(
             f"Evaluation '{folder}' tested the checkpoint '{ckpt}', which is not in a training "
             "run folder (<run>/checkpoints/); the report takes the recipe and curves from "
             "that run folder: evaluate a checkpoint inside its run folder."

@@ -45,7 +45,7 @@ REPORTED_TASKS = frozenset({"train"})
 EXPERIMENT_DIR = CONF_DIR / "experiment"
 
 
-class RunFolderError(SportsRecError):
+class NotARunFolder(SportsRecError):
     """A path given as ``runs`` that is missing, empty, or holds no run folder."""
 
 
@@ -147,7 +147,7 @@ def _read_yaml(path: Path) -> Any:
     try:
         return yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as error:
-        raise RunFolderError(
+        raise NotARunFolder(
             f"Cannot read '{path}' ({type(error).__name__}: {error}); the run folder is "
             "damaged: repair the file or leave the folder out of runs=[...]."
         ) from error
@@ -163,11 +163,11 @@ def find_run_folders(paths: Sequence[str | Path]) -> list[Path]:
     """Every run folder at or below ``paths``, resolved and deduplicated: in the order the
     paths are given, and in natural order (sweep job 2 before job 10) below each path.
 
-    Raises :class:`RunFolderError` for a path that does not exist, an empty folder, or a
+    Raises :class:`NotARunFolder` for a path that does not exist, an empty folder, or a
     folder holding no run folder of a reported task.
     """
     if not paths:
-        raise RunFolderError(
+        raise NotARunFolder(
             "No run folders given: pass runs=[DIR,...] with run folders, sweep folders "
             "(multirun/train/<sweep>) or any folder above them."
         )
@@ -175,16 +175,16 @@ def find_run_folders(paths: Sequence[str | Path]) -> list[Path]:
     for given in paths:
         root = Path(given).expanduser()
         if not root.exists():
-            raise RunFolderError(
+            raise NotARunFolder(
                 f"Run folder '{given}' does not exist; pass an existing run or sweep folder."
             )
         if not root.is_dir():
-            raise RunFolderError(
+            raise NotARunFolder(
                 f"'{given}' is a file; pass a run folder (holding .hydra/config.yaml) or a "
                 "folder above run folders."
             )
         if not any(root.iterdir()):
-            raise RunFolderError(
+            raise NotARunFolder(
                 f"Run folder '{given}' is empty; a run folder holds .hydra/config.yaml "
                 "(written by python -m sports_rec.train)."
             )
@@ -202,7 +202,7 @@ def find_run_folders(paths: Sequence[str | Path]) -> list[Path]:
             log.info("Skipped %d run folder(s) of other tasks under %s", skipped, root)
         if not runs:
             what = f"only run folders of other tasks ({skipped})" if skipped else "no run folder"
-            raise RunFolderError(
+            raise NotARunFolder(
                 f"'{given}' holds {what}: no folder below it has .hydra/config.yaml of a "
                 "training run. Pass the run or sweep folders written by "
                 "python -m sports_rec.train (logs/train/runs/<run>, multirun/train/<sweep>)."
@@ -322,7 +322,7 @@ def load_run(path: str | Path) -> Run:
     hydra_dir = run_dir / ".hydra"
     config = _read_yaml(hydra_dir / "config.yaml")
     if not isinstance(config, dict):
-        raise RunFolderError(
+        raise NotARunFolder(
             f"'{hydra_dir / 'config.yaml'}' holds no config mapping; the run folder is "
             "damaged: leave it out of runs=[...]."
         )

@@ -47,7 +47,7 @@ def _mixed_precision() -> str:
 def _auto_precision(accelerator: str = "auto") -> str:
     import torch
 
-    from sports_rec.models.fast_paths import cpu_computes_bf16
+    from sports_rec.utils.hardware import cpu_computes_bf16
 
     accelerator = str(accelerator).lower()
     if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):

@@ -9,13 +9,17 @@ size, cost and time without loading checkpoints. Only global rank 0 writes it.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import lightning as L
+
+from sports_rec.utils.atomic import write_text_atomic
 from sports_rec.utils.logging import global_rank
 
 FILE_NAME = "run_info.json"
@@ -64,10 +68,7 @@ class RunInfo:
     def write(self) -> None:
         if global_rank() != 0:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        staging = self.path.with_suffix(".json.tmp")
-        staging.write_text(json.dumps(self.fields, indent=2, default=str) + "\n")
-        os.replace(staging, self.path)
+        write_text_atomic(self.path, json.dumps(self.fields, indent=2, default=str) + "\n")
 
 
 def read_run_info(run_dir: str | Path) -> dict[str, Any] | None:
@@ -76,3 +77,27 @@ def read_run_info(run_dir: str | Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     return json.loads(path.read_text())
+
+
+class RunInterrupted(Exception):
+    """What ``run_info.json`` records for a run stopped by Ctrl+C / SIGINT."""
+
+
+def resume_hint(output_dir: Path) -> str:
+    last = output_dir / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        return f"stopped by SIGINT (Ctrl+C); resume with ckpt_path={last}"
+    return "stopped by SIGINT (Ctrl+C) before the first checkpoint"
+
+
+@contextlib.contextmanager
+def interruption_recorded(trainer: L.Trainer, info: RunInfo) -> Iterator[None]:
+    """Lightning turns Ctrl+C inside fit/test into ``sys.exit(1)`` after a graceful stop;
+    tell that exit from a failure by the trainer's own state, so the run is recorded as
+    ``interrupted`` (and ``report`` can say so) rather than ``failed``."""
+    try:
+        yield
+    except SystemExit:
+        if trainer.interrupted:
+            info.interrupted = True
+        raise

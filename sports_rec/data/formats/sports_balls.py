@@ -3,7 +3,7 @@
 Layout ``<root>/train/<class>/*.jpg`` and ``<root>/test/<class>/*.jpg``, 15 classes, no CSV
 and no validation split (the datamodule carves a stratified, seeded one from train and
 records it). Image oddities (CMYK, grayscale, 4500 px, names with spaces) are handled by
-``sports_rec.data.image_io`` when the images are decoded.
+``sports_rec.data.io.image_io`` when the images are decoded.
 """
 
 from __future__ import annotations

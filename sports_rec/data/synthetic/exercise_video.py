@@ -37,7 +37,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from sports_rec.data.poses import COCO_JOINTS
+from sports_rec.data.formats.exercise_video_layout import COCO_JOINTS
+from sports_rec.data.keypoints import BODY_BONES
 
 FPS = 30.0
 MIN_SEGMENT = 24
@@ -168,17 +169,13 @@ def joints_of(pose: Pose) -> np.ndarray:
     return joints
 
 
-BONES = ((5, 6), (5, 7), (7, 9), (6, 8), (8, 10), (5, 11), (6, 12), (11, 12), (11, 13),
-         (13, 15), (12, 14), (14, 16))  # fmt: skip
-
-
 def draw_figure(
     points: np.ndarray, height: int, width: int, line: int
 ) -> tuple[Image.Image, np.ndarray]:
     """The figure's silhouette as an ``L`` mask (0/255) at pixel ``points`` ``[17, 2]``."""
     mask = Image.new("L", (width, height), 0)
     draw = ImageDraw.Draw(mask)
-    for a, b in BONES:
+    for a, b in BODY_BONES:
         draw.line([tuple(points[a]), tuple(points[b])], fill=255, width=line)
     neck = (points[5] + points[6]) / 2
     head = points[0]
@@ -282,7 +279,7 @@ def _render_subject(
     low = rng.random((len(labels), 17)) < 0.1
     keypoints[low, 2] = rng.uniform(0.05, 0.45, int(low.sum()))
     # Imported here: video_io loads torch (~4 s), which the synthetic CLI's other formats skip.
-    from sports_rec.data.video_io import write_video
+    from sports_rec.data.io.video_io import write_video
 
     write_video(out / "dataset" / "anon" / f"{subject}.mp4", frames, FPS)
 

@@ -37,14 +37,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from sports_rec.data.keypoints import COCO_FLIP_INDEX, COCO_KEYPOINTS, COCO_SKELETON, NUM_KEYPOINTS
+from sports_rec.data.keypoints import (
+    BODY_BONES,
+    COCO_FLIP_INDEX,
+    COCO_KEYPOINTS,
+    COCO_SKELETON,
+    NUM_KEYPOINTS,
+)
 
 ANNOTATION_FILE = "infiniteform_coco.json"
 FOLDERS: tuple[str, ...] = ("infiniteform_1", "infiniteform_2", "infiniteform_3/images")
 ZERO_SLOTS: tuple[int, ...] = (0, 3, 4)  # nose, left_ear, right_ear: not in InfiniteForm
-BODY_BONES: tuple[tuple[int, int], ...] = tuple(
-    (a, b) for a, b in COCO_SKELETON if a >= 5 and b >= 5
-)
 HDRIS = ("studio_small_03", "garden_01", "gym_entrance", "living_room", "rooftop_night")
 EXR_MAGIC = b"\x76\x2f\x31\x01"
 

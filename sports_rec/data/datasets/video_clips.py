@@ -7,7 +7,7 @@ stride 8; evaluation does not, stride 16), labels them from the per-frame labels
 once (the study's ``--downsample-class1``).
 
 A sample is ``{"video": float [C, T, H, W], "label", "index"}``. Frames come from the
-decoded-frame cache (:mod:`sports_rec.data.frame_cache`: every video decoded once at the
+decoded-frame cache (:mod:`sports_rec.data.io.frame_cache`: every video decoded once at the
 training resolution, memory-mapped, shared by epochs, runs and DDP ranks) or, with
 ``cache_dir=None``, straight from the decoder. Before the transforms, optional person masks
 zero the background and optional skeleton-guided attention weights every frame by Gaussian
@@ -32,9 +32,9 @@ from torchvision import tv_tensors
 from sports_rec.data.clips import downsample_class, make_clips, video_frame_labels
 from sports_rec.data.datasets import SampleKey, apply_transform, split_key
 from sports_rec.data.formats.exercise_video import ExerciseVideoLayout
-from sports_rec.data.frame_cache import FrameCache
+from sports_rec.data.io.frame_cache import FrameCache
+from sports_rec.data.io.video_io import VideoDecodeError, probe_video, read_frames, resize_frames
 from sports_rec.data.poses import load_mask_frames, read_pose_csv, skeleton_attention
-from sports_rec.data.video_io import VideoDecodeError, probe_video, read_frames, resize_frames
 from sports_rec.utils.seeding import seeded
 
 

@@ -48,15 +48,15 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from sports_rec.data.video_io import (
+from sports_rec.data.io.video_io import (
     RESIZE_MODES,
     VideoDecodeError,
     iter_frames,
     probe_video,
     resize_frames,
-    staging_file,
 )
 from sports_rec.errors import SportsRecError
+from sports_rec.utils.atomic import staging_file, write_text_atomic
 from sports_rec.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -190,17 +190,8 @@ def _decode_into(task: _Build, target: Path) -> None:
             "backend": task.backend,
             "build_seconds": round(time.perf_counter() - started, 3),
         }
-        _write_json(target.with_suffix(".json"), sidecar)
+        write_text_atomic(target.with_suffix(".json"), json.dumps(sidecar, indent=2))
         os.replace(staging, target)
-    finally:
-        staging.unlink(missing_ok=True)
-
-
-def _write_json(path: Path, content: dict) -> None:
-    staging = staging_file(path)
-    try:
-        staging.write_text(json.dumps(content, indent=2))
-        os.replace(staging, path)
     finally:
         staging.unlink(missing_ok=True)
 
@@ -222,7 +213,7 @@ class FrameCache:
         resize: ``"stretch"`` (straight to ``size``, as the study does) or
             ``"short_side_crop"`` (short side to 128/112 of the crop, centre crop ``size``:
             MMAction2's C3D recipe).
-        backend: decoder for building (see :mod:`sports_rec.data.video_io`).
+        backend: decoder for building (see :mod:`sports_rec.data.io.video_io`).
         workers: processes decoding in parallel (0 = in this process).
         progress: show a rich progress bar while building.
 

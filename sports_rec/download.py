@@ -1,6 +1,6 @@
 """Fetch a Kaggle dataset and point ``data.root`` at it.
 
-``python -m sports_rec.data.download sports100|sports_balls|workout --out DIR`` downloads the
+``python -m sports_rec.download sports100|sports_balls|workout --out DIR`` downloads the
 dataset with ``kagglehub`` straight into ``DIR``, unpacks any archive inside, finds the
 folder the reader expects (real archives often nest it one level deeper), runs the reader as
 a layout check and ends with the line ``data.root=<absolute path>`` to pass to training.
@@ -22,13 +22,10 @@ import os
 import sys
 import tarfile
 import zipfile
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from sports_rec.data.formats.sports100 import read_sports100
-from sports_rec.data.formats.sports_balls import read_sports_balls
-from sports_rec.data.formats.workout import read_workout
+from sports_rec.data.catalog import DATASETS as CATALOG
+from sports_rec.data.catalog import DatasetEntry
 from sports_rec.data.index import SPLITS, DatasetLayoutError, IndexTable, is_image_file
 from sports_rec.errors import SportsRecError
 from sports_rec.utils.logging import get_logger
@@ -43,47 +40,9 @@ ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".ta
 IGNORED_FOLDERS = frozenset({"__MACOSX"})
 
 
-@dataclass(frozen=True)
-class KaggleDataset:
-    """Where a dataset lives on Kaggle and how to recognise its root once unpacked.
-
-    ``split_folders`` layouts have their root where ``train/`` is; the others have their
-    class folders directly under the root.
-    """
-
-    name: str
-    slug: str
-    reader: Callable[[Path], IndexTable]
-    split_folders: bool
-    expected: str
-
-    @property
-    def url(self) -> str:
-        return f"https://www.kaggle.com/datasets/{self.slug}"
-
-
-DATASETS: dict[str, KaggleDataset] = {
-    "sports100": KaggleDataset(
-        "sports100",
-        "gpiosenka/sports-classification",
-        read_sports100,
-        True,
-        "a folder holding train/<class>/ (and valid/, test/, sports.csv)",
-    ),
-    "sports_balls": KaggleDataset(
-        "sports_balls",
-        "samuelcortinhas/sports-balls-multiclass-image-classification",
-        read_sports_balls,
-        True,
-        "a folder holding train/<class>/ and test/<class>/",
-    ),
-    "workout": KaggleDataset(
-        "workout",
-        "hasyimabdillah/workoutexercises-images",
-        read_workout,
-        False,
-        "a folder holding the class folders of images (e.g. plank/, squat/), no train/",
-    ),
+#: The datasets ``download`` fetches: those of the catalog that live on Kaggle.
+DATASETS: dict[str, DatasetEntry] = {
+    name: entry for name, entry in CATALOG.items() if entry.kaggle is not None
 }
 
 
@@ -103,17 +62,17 @@ class DatasetNotFoundError(DownloadError, DatasetLayoutError):
     """The unpacked files hold no folder in the dataset's layout."""
 
 
-def dataset_info(name: str) -> KaggleDataset:
-    """The :class:`KaggleDataset` called ``name``; unknown names list the known ones."""
+def dataset_info(name: str) -> DatasetEntry:
+    """The downloadable dataset called ``name``; unknown names list the known ones."""
     if name not in DATASETS:
         raise DownloadError(f"unknown dataset {name!r}; one of {sorted(DATASETS)}")
     return DATASETS[name]
 
 
-def _offline_hint(dataset: KaggleDataset) -> str:
+def _offline_hint(dataset: DatasetEntry) -> str:
     return (
-        f"Download the archive elsewhere from {dataset.url} (Download button), copy it here "
-        f"and run\n  python -m sports_rec.data.download {dataset.name} --from-archive "
+        f"Download the archive elsewhere from {dataset.kaggle.url} (Download button), copy it here "
+        f"and run\n  python -m sports_rec.download {dataset.name} --from-archive "
         "ARCHIVE.zip --out DIR\nthen train with the data.root=... line it prints (or unzip "
         "it yourself and pass data.root=<folder>)."
     )
@@ -132,7 +91,7 @@ def credentials_help() -> str:
     )
 
 
-def check_credentials(dataset: KaggleDataset) -> None:
+def check_credentials(dataset: DatasetEntry) -> None:
     """Fail unless kagglehub finds Kaggle credentials (by its own lookup, nothing else)."""
     from kagglehub.config import get_kaggle_credentials
 
@@ -170,7 +129,7 @@ def _unreachable_reason(error: Exception, proxy: str | None, timeout: float) -> 
 
 
 def unreachable_error(
-    dataset: KaggleDataset, endpoint: str, error: Exception, timeout: float
+    dataset: DatasetEntry, endpoint: str, error: Exception, timeout: float
 ) -> KaggleUnreachableError:
     """The one message for 'no network', whether found by the pre-flight or by kagglehub."""
     import requests
@@ -184,7 +143,7 @@ def unreachable_error(
     )
 
 
-def check_reachable(dataset: KaggleDataset, timeout: float = REACHABILITY_TIMEOUT_S) -> None:
+def check_reachable(dataset: DatasetEntry, timeout: float = REACHABILITY_TIMEOUT_S) -> None:
     """Fail within ``timeout`` seconds unless Kaggle's API answers at all.
 
     Uses ``requests`` with the environment's proxy settings, the stack kagglehub's client
@@ -202,7 +161,7 @@ def check_reachable(dataset: KaggleDataset, timeout: float = REACHABILITY_TIMEOU
 
 
 # ----------------------------------------------------------------------------- download
-def fetch_with_kagglehub(dataset: KaggleDataset, out: Path) -> Path:
+def fetch_with_kagglehub(dataset: DatasetEntry, out: Path) -> Path:
     """Download and unpack the dataset into ``out`` with kagglehub; returns ``out``.
 
     kagglehub's ``output_dir`` writes the files there directly (no copy out of its cache)
@@ -214,16 +173,17 @@ def fetch_with_kagglehub(dataset: KaggleDataset, out: Path) -> Path:
     from kagglehub import exceptions as kh
 
     try:
-        path = kagglehub.dataset_download(dataset.slug, output_dir=str(out))
+        path = kagglehub.dataset_download(dataset.kaggle.slug, output_dir=str(out))
     except requests.exceptions.HTTPError as error:
         status = getattr(error.response, "status_code", None)
         if status in (401, 403):
             raise MissingCredentialsError(
-                f"Kaggle refused the download of {dataset.url} (HTTP {status}): the "
+                f"Kaggle refused the download of {dataset.kaggle.url} (HTTP {status}): the "
                 "credentials are wrong or expired, or the dataset needs its terms accepted "
                 f"on the web page first. {credentials_help()}"
             ) from None
-        raise DownloadError(f"Kaggle answered with an error for {dataset.url}: {error}") from None
+        url = dataset.kaggle.url
+        raise DownloadError(f"Kaggle answered with an error for {url}: {error}") from None
     except requests.exceptions.RequestException as error:
         raise unreachable_error(
             dataset, kaggle_api_endpoint(), error, REACHABILITY_TIMEOUT_S
@@ -236,7 +196,7 @@ def fetch_with_kagglehub(dataset: KaggleDataset, out: Path) -> Path:
             "completed before): choose another --out or empty this one."
         ) from None
     except (kh.BackendError, kh.NotFoundError, kh.DataCorruptionError) as error:
-        raise DownloadError(f"kagglehub could not download {dataset.url}: {error}") from None
+        raise DownloadError(f"kagglehub could not download {dataset.kaggle.url}: {error}") from None
     return Path(path)
 
 
@@ -256,7 +216,7 @@ def _download(name: str, out: str | Path, timeout: float) -> tuple[Path, IndexTa
         raise DownloadError(f"--out {out} is a file; pass a folder (new or empty)")
     check_credentials(dataset)
     check_reachable(dataset, timeout)
-    log.info("Downloading %s (%s) into %s", dataset.name, dataset.url, out)
+    log.info("Downloading %s (%s) into %s", dataset.name, dataset.kaggle.url, out)
     fetched = fetch_with_kagglehub(dataset, out)
     return _prepare_local(name, fetched, None)
 
@@ -350,9 +310,9 @@ def _is_class_folder_root(folder: Path) -> bool:
     return len(classes) >= 2 and all(_holds_images(c) for c in classes)
 
 
-def looks_like_root(dataset: KaggleDataset, folder: Path) -> bool:
+def looks_like_root(dataset: DatasetEntry, folder: Path) -> bool:
     """Whether ``folder`` has the shape of the dataset's root (the reader then checks it)."""
-    if dataset.split_folders:
+    if dataset.kaggle.split_folders:
         train = folder / "train"
         return train.is_dir() and any(_holds_images(c) for c in _subfolders(train))
     return folder.name not in SPLITS and _is_class_folder_root(folder)
@@ -379,12 +339,13 @@ def locate_root(name: str, folder: str | Path) -> Path:
     if not matches:
         top = ", ".join(sorted(p.name for p in folder.iterdir())[:8]) or "nothing"
         hint = ""
-        if not dataset.split_folders and any((f / "train").is_dir() for _, f in _walk(folder, 2)):
+        nested_splits = any((f / "train").is_dir() for _, f in _walk(folder, 2))
+        if not dataset.kaggle.split_folders and nested_splits:
             hint = " It holds train/ folders: a split layout, not the workout dataset."
         raise DatasetNotFoundError(
             f"{folder}: no {dataset.name} dataset found within {MAX_SEARCH_DEPTH} folder levels "
             f"(looked for {dataset.expected}; the top level holds: {top}).{hint} Is this the "
-            f"archive of {dataset.url}?"
+            f"archive of {dataset.kaggle.url}?"
         )
     depth = matches[0][0]
     tied = [f for d, f in matches if d == depth]
@@ -401,7 +362,7 @@ def locate_and_check(name: str, folder: str | Path) -> tuple[Path, IndexTable]:
     """Locate the root under ``folder`` and index it with the dataset's reader."""
     dataset = dataset_info(name)
     root = locate_root(name, folder)
-    return root, dataset.reader(root)
+    return root, dataset.read(root)
 
 
 def prepare_local(name: str, archive_or_folder: str | Path, out: str | Path | None = None) -> Path:
@@ -439,7 +400,7 @@ def _prepare_local(
         if not is_archive(source):
             raise DownloadError(
                 f"{source} is neither a folder nor an archive ({', '.join(ARCHIVE_SUFFIXES)}); "
-                f"download the dataset archive from {dataset.url}"
+                f"download the dataset archive from {dataset.kaggle.url}"
             )
         base = Path(out).expanduser().resolve() if out else source.parent / _archive_stem(source)
         if base.is_file() or (base.is_dir() and any(base.iterdir())):
@@ -473,7 +434,7 @@ def run(args: argparse.Namespace) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m sports_rec.data.download",
+        prog="python -m sports_rec.download",
         description=(
             "Download a Kaggle dataset with kagglehub (or unpack one downloaded in a "
             "browser), check its layout and print the data.root=... override to train on it."

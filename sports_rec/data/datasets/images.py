@@ -30,12 +30,13 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from sports_rec.data.image_cache import ImageCache
-from sports_rec.data.image_io import (
+from sports_rec.data.io.image_cache import ImageCache
+from sports_rec.data.io.image_io import (
     CHECK_HINT,
     DATASET_SLACK,
     UNCHECKED_HINT,
     ImageDecodeError,
+    decoding_cap,
     find_unreadable,
     load_image,
     source_size,
@@ -66,11 +67,6 @@ def apply_transform(transform: Callable | None, sample: dict[str, Any]) -> dict[
     return {**sample, "image": transform(sample["image"])}
 
 
-def dataset_class(factory: Callable[..., Dataset]) -> type:
-    """The class behind a dataset factory (a Hydra ``_partial_`` or the class itself)."""
-    return getattr(factory, "func", factory)
-
-
 class ImageDataset(Dataset):
     """Images listed in an index-table frame, decoded with :func:`load_image`.
 
@@ -84,7 +80,7 @@ class ImageDataset(Dataset):
         checked: whether the files were decoded once at start-up (``data.check_images``);
             decides what an unreadable file's message advises.
         cache: keep every decoded image in ``cache_dir`` (``data.cache``; see
-            :mod:`sports_rec.data.image_cache`).
+            :mod:`sports_rec.data.io.image_cache`).
         cache_dir: the cache folder (``data.cache_dir``).
     """
 
@@ -108,7 +104,7 @@ class ImageDataset(Dataset):
         self.transform = transform
         self.train = bool(train)
         self.mode = "L" if grayscale else "RGB"
-        self.max_side = max_side or 2 * int(image_size)
+        self.max_side = decoding_cap(image_size, max_side)
         self.hint = CHECK_HINT if checked else UNCHECKED_HINT
         if cache and not cache_dir:
             raise ConfigError("data.cache=true needs data.cache_dir (a folder for the cache)")

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -34,7 +33,9 @@ import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as tvf
 
+from sports_rec.data.io.decode_errors import DecodeError
 from sports_rec.errors import ConfigError, SportsRecError
+from sports_rec.utils.atomic import staging_file
 from sports_rec.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -48,21 +49,11 @@ RESIZE_MODES = ("stretch", "short_side_crop")
 SHORT_SIDE_RATIO = 128 / 112
 
 
-class VideoDecodeError(SportsRecError, OSError):
-    """A video could not be opened or decoded.
+class VideoDecodeError(DecodeError):
+    """A video could not be opened or decoded (see :class:`DecodeError`)."""
 
-    Built as ``VideoDecodeError(path, reason)``; a single argument is taken as the whole
-    message (how a DataLoader worker's error is rebuilt in the main process).
-    """
-
-    def __init__(self, path: str | Path, reason: str | None = None, hint: str = REENCODE_HINT):
-        if reason is None:
-            super().__init__(str(path))
-            self.path, self.reason = "", str(self)
-            return
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"cannot read video '{path}': {reason}. {hint}")
+    kind = "video"
+    default_hint = REENCODE_HINT
 
 
 @dataclass(frozen=True)
@@ -503,33 +494,6 @@ def resize_frames(frames: np.ndarray, size: tuple[int, int], mode: str = "stretc
         tensor = tvf.resize(tensor, list(scaled), antialias=True)
         tensor = tvf.center_crop(tensor, [height, width])
     return tensor.permute(0, 2, 3, 1).contiguous().numpy()
-
-
-def _umask() -> int:
-    """The process umask, read without changing it (``os.umask`` can only set it)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    return 0o022
-
-
-def staging_file(target: Path) -> Path:
-    """A new, uniquely named hidden file beside ``target`` for an atomic write.
-
-    Rename it onto ``target`` with ``os.replace`` once complete. Unlike a bare ``mkstemp``
-    file (mode 0600) it gets the permissions a normal file would, so datasets and caches
-    written by one user or job stay readable by the others that share them.
-    """
-    handle, name = tempfile.mkstemp(
-        prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
-    )
-    os.fchmod(handle, 0o666 & ~_umask())
-    os.close(handle)
-    return Path(name)
 
 
 def _encoder() -> str:

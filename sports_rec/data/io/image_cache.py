@@ -1,6 +1,6 @@
 """Decoded-image cache: every image decoded once, reused by every epoch, run and DDP rank.
 
-``data.cache=true`` keeps, for each image, exactly what :func:`~sports_rec.data.image_io.
+``data.cache=true`` keeps, for each image, exactly what :func:`~sports_rec.data.io.image_io.
 load_image` returns for the run's colour mode and decoding cap (``max_side``, by default
 twice the training size): the pixels the transforms receive, stored lossless as a ``.npy``
 array under ``data.cache_dir`` (default ``<paths.cache_dir>/images``). A large photo is
@@ -18,15 +18,14 @@ are never read again once their source changes; delete the folder to reclaim the
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from sports_rec.data.image_io import DATASET_SLACK, load_image
+from sports_rec.data.io.image_io import DATASET_SLACK, load_image
+from sports_rec.utils.atomic import atomic_write
 from sports_rec.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -76,15 +75,11 @@ class ImageCache:
     def _store(self, entry: Path, pixels: np.ndarray) -> None:
         if not self.writable:
             return
-        staging = entry.with_name(f".{entry.stem}.{os.getpid()}.tmp.npy")
         try:
-            entry.parent.mkdir(parents=True, exist_ok=True)
-            np.save(staging, pixels)
-            os.replace(staging, entry)
+            with atomic_write(entry) as staging:
+                np.save(staging, pixels)
         except OSError as error:
             self.writable = False
-            with contextlib.suppress(OSError):
-                staging.unlink(missing_ok=True)
             log.warning(
                 "Cannot write the image cache in %s (%s): decoding directly for the rest "
                 "of this run. Set data.cache_dir to a writable folder, or data.cache=false.",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from sports_rec.errors import SportsRecError
+from sports_rec.data.io.decode_errors import DecodeError
 
 CHECK_HINT = (
     "Replace or delete the file; with data.check_images=true (the default) unreadable files "
@@ -32,25 +32,23 @@ UNCHECKED_HINT = (
 )
 
 
-class ImageDecodeError(SportsRecError, OSError):
-    """An image file could not be decoded.
+class ImageDecodeError(DecodeError):
+    """An image file could not be decoded (see :class:`DecodeError`)."""
 
-    Built as ``ImageDecodeError(path, reason)``; a single argument is taken as the whole
-    message (how a DataLoader worker's error is rebuilt in the main process).
-    """
-
-    def __init__(self, path: str | Path, reason: str | None = None, hint: str = CHECK_HINT):
-        if reason is None:
-            super().__init__(str(path))
-            self.path, self.reason = "", str(self)
-            return
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"cannot read image '{path}': {reason}. {hint}")
+    kind = "image"
+    default_hint = CHECK_HINT
 
 
 #: ``slack`` of the training, predict and cache decoding (see :func:`load_image`).
 DATASET_SLACK = 2.0
+#: Huge photos are decoded down to this multiple of the training size (``data.max_side``).
+DECODE_CAP_FACTOR = 2
+
+
+def decoding_cap(image_size: int, max_side: int | None = None) -> int:
+    """The shorter-side cap images are decoded to: ``max_side`` if given, else twice the
+    training size (room for random-resized crops, far less than a 4,000 px photo)."""
+    return int(max_side) if max_side else DECODE_CAP_FACTOR * int(image_size)
 
 
 def load_image(
