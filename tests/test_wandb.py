@@ -225,6 +225,7 @@ def test_offline_wandb_run_has_identity_tables_and_gallery(make_cfg) -> None:
     assert (files / history[("test/misclassified", "path")]).is_file()
 
 
+@pytest.mark.slow  # a fresh Python process that imports Lightning
 def test_callback_without_wandb_logger_does_nothing_and_imports_no_wandb(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
