@@ -21,6 +21,7 @@ from sports_rec.predicting.clip_scoring import (
     FramePreparation,
     FrameProbabilities,
     VideoTooShortError,
+    clip_starts,
     score_video,
     sliding_clips,
 )
@@ -135,6 +136,16 @@ def test_sliding_clips_every_stride_and_one_aligned_to_the_end() -> None:
     exact = list(sliding_clips(numbered_chunks(24, chunk=5), clip_len=8, stride=8))
     assert [start for start, _ in exact] == [0, 8, 16]  # ends on the last frame: no extra
     assert list(sliding_clips(numbered_chunks(7, chunk=5), clip_len=8, stride=4)) == []
+
+
+@pytest.mark.parametrize("frames,clip_len,stride", [(30, 8, 8), (24, 8, 8), (7, 8, 4), (41, 16, 4)])
+def test_the_streamed_clips_are_the_clips_of_clip_starts(
+    frames: int, clip_len: int, stride: int
+) -> None:
+    """One rule for which clips score a video: predict's stream (sliding_clips) and the
+    explain long-sample's grid (clip_starts) give the same starts."""
+    streamed = [s for s, _ in sliding_clips(numbered_chunks(frames, chunk=5), clip_len, stride)]
+    assert streamed == clip_starts(frames, clip_len, stride)
 
 
 def test_each_frame_gets_the_mean_of_exactly_the_clips_covering_it() -> None:

@@ -60,10 +60,9 @@ class ImageCache:
             return self._decode(path)  # its own error
         try:
             return Image.fromarray(np.load(entry))  # (H, W): L, (H, W, 3): RGB
-        except (FileNotFoundError, NotADirectoryError):  # not cached (yet)
-            pass
-        except (OSError, ValueError) as error:  # a damaged entry: decode again, replace it
-            log.warning("Image cache entry %s is unreadable (%s); decoding again", entry, error)
+        except (OSError, ValueError) as error:  # not cached yet, or a damaged entry
+            if not isinstance(error, FileNotFoundError | NotADirectoryError):
+                log.warning("Image cache entry %s is unreadable (%s); decoding again", entry, error)
         image = self._decode(path)
         self._store(entry, np.asarray(image))
         return image
