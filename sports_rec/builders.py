@@ -28,6 +28,7 @@ from sports_rec.data.datamodule import SportsDataModule
 from sports_rec.errors import ConfigError, SportsRecError
 from sports_rec.models.classifier import Classifier
 from sports_rec.models.inputs import example_inputs
+from sports_rec.models.metadata import CheckpointMetadata
 from sports_rec.reporting.data_report import DataReport
 from sports_rec.utils.hydra_callbacks import check_writable_folder, unwritable_files
 from sports_rec.utils.logging import get_logger
@@ -115,13 +116,12 @@ def check_run_folder(folder: Path, files: tuple[str, ...] = ()) -> None:
 def check_resume_checkpoint(ckpt_path: str, datamodule: SportsDataModule) -> None:
     """A checkpoint to resume from must be a readable sports_rec checkpoint (loaded safely)
     of the same classes as the data; Lightning would fail later, less clearly."""
-    model_hparams = load_classifier_metadata(ckpt_path)
-    trained = list(model_hparams["metadata"]["class_names"])
+    metadata = CheckpointMetadata.from_dict(load_classifier_metadata(ckpt_path)["metadata"])
     check_same_classes(
-        trained,
+        metadata.class_names,
         datamodule.class_names,
         f"the data at '{datamodule.root}'",
-        dataset=model_hparams["metadata"].get("dataset", "?"),
+        dataset=metadata.dataset,
     )
 
 
@@ -192,12 +192,12 @@ def evaluate_split(
 
 
 def checkpoint_datamodule(
-    metadata: dict[str, Any], overrides: DictConfig | None, output_dir: str
+    metadata: CheckpointMetadata, overrides: DictConfig | None, output_dir: str
 ) -> SportsDataModule:
     """The datamodule a checkpoint was tested with (its stored data and transforms), with
     the non-null ``data.*`` values of ``overrides`` on top (see :func:`merged_data_config`)."""
-    data_cfg = merged_data_config(metadata["data"], overrides, output_dir)
-    return build_datamodule(data_cfg, metadata["transforms"])
+    data_cfg = merged_data_config(metadata.data, overrides, output_dir)
+    return build_datamodule(data_cfg, metadata.transforms)
 
 
 def merged_data_config(

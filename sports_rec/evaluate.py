@@ -40,6 +40,7 @@ from sports_rec.builders import (
 )
 from sports_rec.callbacks.test_artefacts import raise_on_lost_artefacts
 from sports_rec.checkpoint import check_same_classes, load_classifier
+from sports_rec.models.metadata import CheckpointMetadata
 from sports_rec.reporting.artefacts import RUN_FILES
 from sports_rec.utils.cli import hydra_entry_point
 from sports_rec.utils.logging import get_logger
@@ -58,21 +59,21 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     check_run_folder(Path(cfg.paths.output_dir), RUN_FILES)
     L.seed_everything(cfg.seed, workers=True)
     model = load_classifier(cfg.ckpt_path)
-    metadata = model.hparams.metadata
-    data_cfg = merged_data_config(metadata["data"], cfg.get("data"), cfg.paths.output_dir)
-    overrides = data_overrides(metadata["data"], data_cfg)
+    metadata = CheckpointMetadata.of(model)
+    data_cfg = merged_data_config(metadata.data, cfg.get("data"), cfg.paths.output_dir)
+    overrides = data_overrides(metadata.data, data_cfg)
     if overrides:
         log.info(
             "Data settings that differ from the checkpoint's: %s",
             ", ".join(f"data.{k}={v}" for k, v in overrides.items()),
         )
-    datamodule = build_datamodule(data_cfg, metadata["transforms"])
+    datamodule = build_datamodule(data_cfg, metadata.transforms)
     datamodule.prepare_data()
     check_same_classes(
         model.class_names,
         datamodule.class_names,
         f"the data at '{datamodule.root}'",
-        dataset=metadata.get("dataset", "?"),
+        dataset=metadata.dataset,
     )
 
     callbacks = instantiate_callbacks(cfg.get("callbacks"))

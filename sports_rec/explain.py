@@ -64,9 +64,7 @@ def explain(cfg: DictConfig) -> dict[str, Any]:
         )
     names = list(model.class_names)
     class_id = class_id_of(names, cfg.get("class_name"))
-    datamodule = checkpoint_datamodule(
-        model.hparams.metadata, cfg.get("data"), cfg.paths.output_dir
-    )
+    datamodule = checkpoint_datamodule(metadata, cfg.get("data"), cfg.paths.output_dir)
     with lightning_noise_filtered():
         datamodule.prepare_data()
         datamodule.setup()

@@ -34,6 +34,7 @@ from omegaconf import DictConfig
 import sports_rec  # noqa: F401  (registers the config resolvers)
 from sports_rec.checkpoint import load_classifier
 from sports_rec.modalities import PredictJob, modality_for
+from sports_rec.models.metadata import CheckpointMetadata
 from sports_rec.models.runners import load_exported, pytorch_runner
 from sports_rec.predicting.inputs import PredictInputError, check_model_file
 from sports_rec.utils.cli import hydra_entry_point
@@ -47,7 +48,7 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     (:mod:`sports_rec.modalities`)."""
     model = load_classifier(cfg.ckpt_path)
     modality = modality_for(model.input_keys)
-    transform = instantiate(model.hparams.metadata["transforms"]["eval"])
+    transform = instantiate(CheckpointMetadata.of(model).eval_transform)
     if cfg.get("model_file"):
         model_file = Path(cfg.model_file).expanduser()
         if not model_file.is_file():

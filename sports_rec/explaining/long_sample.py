@@ -20,6 +20,7 @@ from sports_rec.explaining.attribution import attribute
 from sports_rec.explaining.panels import class_list, display_stats, slug, to_rgb
 from sports_rec.explaining.video import write_clip_videos
 from sports_rec.models.classifier import Classifier
+from sports_rec.models.metadata import CheckpointMetadata
 from sports_rec.predicting.clip_scoring import FrameProbabilities, clip_starts
 from sports_rec.predicting.timeline import frame_preparation, frame_table
 
@@ -46,8 +47,8 @@ def explain_long_sample(cfg: DictConfig, model: Classifier, dataset: Any, method
         row = match.iloc[0]
     else:
         row = videos.iloc[0]
-    metadata = model.hparams.metadata
-    data_cfg = metadata["data"]
+    metadata = CheckpointMetadata.of(model)
+    data_cfg = metadata.data
     clip_len = int(data_cfg["dataset"]["clip_len"])
     stride = max(1, int(options.stride))
     info = probe_video(row["path"])
@@ -79,7 +80,7 @@ def explain_long_sample(cfg: DictConfig, model: Classifier, dataset: Any, method
     names = list(model.class_names)
     maps = np.zeros((last - first, prepare.size, prepare.size), np.float32)
     table = FrameProbabilities(len(names), last - first)
-    mean, std = display_stats(metadata["transforms"]["eval"], 3)
+    mean, std = display_stats(metadata.eval_transform, metadata.channels)
     rgb = np.zeros((last - first, prepare.size, prepare.size, 3), np.uint8)
     for clip_start in starts:
         offset = clip_start - first

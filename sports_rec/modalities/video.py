@@ -43,7 +43,7 @@ class VideoClipModality(Modality):
         result = predict_timeline(
             cfg.input,
             job.runner,
-            job.model.hparams.metadata,
+            job.metadata,
             job.transform,
             list(job.model.class_names),
             out_dir,

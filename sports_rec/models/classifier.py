@@ -28,7 +28,8 @@ from sports_rec.models.fast_paths import (
     resolve_fused,
     to_memory_format,
 )
-from sports_rec.models.inputs import input_sizes, metadata_input_spec
+from sports_rec.models.inputs import input_sizes
+from sports_rec.models.metadata import CheckpointMetadata
 from sports_rec.models.metrics import per_class_metrics, summary_metrics
 
 STAGES = ("train", "val", "test")
@@ -67,16 +68,17 @@ class Classifier(L.LightningModule):
         super().__init__()
         # In the checkpoint, not in the loggers: train logs the whole run config itself.
         self.save_hyperparameters(logger=False)
-        self.class_names: list[str] = list(metadata["class_names"])
+        stored = CheckpointMetadata.from_dict(metadata)
+        self.class_names: list[str] = stored.class_names
         num_classes = len(self.class_names)
-        self.input_spec = metadata_input_spec(metadata)
+        self.input_spec = stored.input_spec
         first = self.input_spec[0]
         if net.get("extra_inputs"):  # names; their sizes come from the data's input spec
             net = {**net, "extra_inputs": input_sizes(self.input_spec, list(net["extra_inputs"]))}
         self.net: nn.Module = instantiate(
             net, num_classes=num_classes, in_chans=int(first["shape"][0])
         )
-        self.criterion: nn.Module = instantiate(loss, class_counts=metadata.get("class_counts"))
+        self.criterion: nn.Module = instantiate(loss, class_counts=stored.class_counts)
         self.input_keys: tuple[str, ...] = tuple(getattr(self.net, "input_keys", ("image",)))
         fast = dict(fast_paths or {})
         self.memory_format = channels_last_format(

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from sports_rec.models.classifier import Classifier
 from sports_rec.models.inputs import example_inputs, spec_by_name
+from sports_rec.models.metadata import CheckpointMetadata
 from sports_rec.models.runners import (
     ExportError,
     Runner,
@@ -246,9 +247,8 @@ def export_model(
 
 def write_sidecar(result: ExportResult, model: Classifier, ckpt_path: str | Path) -> Path:
     """Record what a runtime needs besides the graph: classes, every input, transform."""
-    metadata = model.hparams.metadata
-    channels, size = int(metadata.get("channels", 3)), int(metadata["image_size"])
-    transforms = _plain(metadata.get("transforms") or {})
+    metadata = CheckpointMetadata.of(model)
+    transforms = _plain(metadata.transforms)
     described = spec_by_name(model.input_spec)
     inputs = [
         {
@@ -265,8 +265,8 @@ def write_sidecar(result: ExportResult, model: Classifier, ckpt_path: str | Path
         "input": inputs[0],
         "output": {"name": OUTPUT_NAME, "shape": ["batch", len(model.class_names)]},
         "class_names": list(model.class_names),
-        "channels": channels,
-        "image_size": size,
+        "channels": metadata.channels,
+        "image_size": metadata.image_size,
         "eval_transform": transforms.get("eval"),
         "max_difference": result.max_difference,
         "checked_batch_sizes": result.batch_sizes,

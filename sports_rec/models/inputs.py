@@ -3,7 +3,8 @@
 Each input is ``{"name", "shape" (one sample, no batch), "dtype"}``, e.g. ``image``
 ``[3, 224, 224]`` and ``keypoints`` ``[51]``: evaluate, predict, explain and export build
 their inputs from it and need no dataset. Checkpoints written before the spec existed held
-only ``channels`` and ``image_size``: their spec is derived from those (one image input).
+only ``channels`` and ``image_size``: :class:`~sports_rec.models.metadata.CheckpointMetadata`
+derives their spec from those (one image input).
 """
 
 from __future__ import annotations
@@ -13,13 +14,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-
-from sports_rec.models.metadata import CheckpointMetadata
-
-
-def metadata_input_spec(metadata: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The checkpoint's input spec (derived for checkpoints that predate it)."""
-    return CheckpointMetadata.from_dict(metadata).input_spec
 
 
 def spec_by_name(spec: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

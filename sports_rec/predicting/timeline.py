@@ -33,6 +33,7 @@ from sports_rec.data.formats.exercise_video import ExerciseVideoLayout
 from sports_rec.data.io.video_io import VideoInfo, iter_frames, probe_video
 from sports_rec.data.poses import read_pose_csv
 from sports_rec.errors import ConfigError, SportsRecError
+from sports_rec.models.metadata import CheckpointMetadata
 from sports_rec.predicting.annotate import write_annotated_video
 from sports_rec.predicting.clip_scoring import FramePreparation, score_video
 from sports_rec.predicting.segments import UNCERTAIN, UNCERTAIN_NAME, timeline
@@ -101,7 +102,7 @@ def frame_table(
 def predict_timeline(
     video: str | Path,
     run_batch: Callable[[torch.Tensor], torch.Tensor],
-    metadata: Mapping[str, Any],
+    metadata: CheckpointMetadata,
     transform: Callable | None,
     class_names: list[str],
     out_dir: str | Path,
@@ -120,7 +121,7 @@ def predict_timeline(
     path = Path(video).expanduser()
     if not path.is_file():
         raise TimelineInputError(f"input='{path}' does not exist: give a video file")
-    data_cfg = dict(metadata["data"])
+    data_cfg = dict(metadata.data)
     dataset = dict(data_cfg.get("dataset") or {})
     backend = str(dataset.get("backend", "decord"))
     clip_len = int(dataset.get("clip_len", 16))
