@@ -29,7 +29,7 @@ from sports_rec.errors import ConfigError, SportsRecError
 from sports_rec.models.classifier import Classifier
 from sports_rec.models.inputs import example_inputs
 from sports_rec.models.metadata import CheckpointMetadata
-from sports_rec.reporting.data_report import DataReport
+from sports_rec.reporting.per_run.data_report import DataReport
 from sports_rec.utils.hydra_callbacks import check_writable_folder, unwritable_files
 from sports_rec.utils.logging import get_logger
 from sports_rec.utils.model_stats import count_parameters, gmacs
@@ -57,7 +57,7 @@ def build_datamodule(
 
     ``transforms_cfg`` must be resolved (:func:`resolve_transforms`): the checkpoint stores
     exactly what the datamodule was built with. With a run folder (``data.output_dir``) the
-    data reports are written there (:class:`~sports_rec.reporting.data_report.DataReport`).
+    data reports are written there (:class:`~sports_rec.reporting.per_run.data_report.DataReport`).
     """
     transforms = instantiate(transforms_cfg) if transforms_cfg else None
     sampler = instantiate(sampler_cfg) if sampler_cfg else None

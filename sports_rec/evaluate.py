@@ -41,7 +41,7 @@ from sports_rec.builders import (
 from sports_rec.callbacks.test_artefacts import raise_on_lost_artefacts
 from sports_rec.checkpoint import check_same_classes, load_classifier
 from sports_rec.models.metadata import CheckpointMetadata
-from sports_rec.reporting.artefacts import RUN_FILES
+from sports_rec.reporting.per_run.artefacts import RUN_FILES
 from sports_rec.utils.cli import hydra_entry_point
 from sports_rec.utils.logging import get_logger
 from sports_rec.utils.run import (

@@ -6,8 +6,8 @@
 ``published`` one or more ``experiments/<study>/published.csv`` whose values are shown beside
 the runs' own (matched by recipe); ``evaluations`` folders of ``python -m sports_rec.evaluate``
 that re-tested a run's checkpoint (e.g. with ``data.dataset.skeleton_attention=false``), each
-a row beside that run (:mod:`sports_rec.reporting.evaluations`). Writes to ``out`` (default:
-this command's run folder, ``logs/report/runs/<date>_<time>_<id>``):
+a row beside that run (:mod:`sports_rec.reporting.across_runs.evaluations`). Writes to
+``out`` (default: this command's run folder, ``logs/report/runs/<date>_<time>_<id>``):
 
 * ``report.md`` / ``report.csv`` - one row per run (failed runs included);
 * ``report.png`` - test accuracy per run beside the published values;
@@ -16,11 +16,11 @@ this command's run folder, ``logs/report/runs/<date>_<time>_<id>``):
   span more than one dataset;
 * ``per_class_published.csv`` - when ``published`` has per-class values or confusions
   (study 004): each run's value beside each of them, also a section of ``report.md`` and
-  ``report.html`` (:mod:`sports_rec.reporting.per_class`);
+  ``report.html`` (:mod:`sports_rec.reporting.across_runs.per_class`);
 * ``report.html`` - all of it in one self-contained file (``html=false`` skips it).
 
-The table is printed too, so ``make`` targets show it. See :mod:`sports_rec.reporting.table`
-for the columns.
+The table is printed too, so ``make`` targets show it. See
+:mod:`sports_rec.reporting.across_runs.report_table` for the columns.
 """
 
 from __future__ import annotations
@@ -34,17 +34,20 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 import sports_rec  # noqa: F401  (registers the config resolvers)
 from sports_rec.errors import SportsRecError
-from sports_rec.reporting.evaluations import with_evaluations
-from sports_rec.reporting.figures import plot_headline, plot_overlaid_curves
-from sports_rec.reporting.html import write_html
-from sports_rec.reporting.per_class import class_comparison, markdown_section, run_tables
-from sports_rec.reporting.published import (
+from sports_rec.reporting.across_runs.evaluations import with_evaluations
+from sports_rec.reporting.across_runs.figures import plot_headline, plot_overlaid_curves
+from sports_rec.reporting.across_runs.html import write_html
+from sports_rec.reporting.across_runs.per_class import (
+    class_comparison,
+    markdown_section,
+    run_tables,
+)
+from sports_rec.reporting.across_runs.published import (
     format_published,
     read_published_classes_files,
     read_published_files,
 )
-from sports_rec.reporting.runs import Run, load_runs
-from sports_rec.reporting.table import (
+from sports_rec.reporting.across_runs.report_table import (
     format_leaderboard,
     format_table,
     leaderboard,
@@ -52,6 +55,7 @@ from sports_rec.reporting.table import (
     report_table,
     to_markdown,
 )
+from sports_rec.reporting.across_runs.runs import Run, load_runs
 from sports_rec.utils.cli import hydra_entry_point
 from sports_rec.utils.logging import get_logger
 from sports_rec.utils.run import exit_on_user_error, task_wrapper

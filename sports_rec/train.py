@@ -40,7 +40,7 @@ from sports_rec.callbacks.wandb_test_logs import logged_config
 from sports_rec.data.datamodule import SportsDataModule
 from sports_rec.data.transforms import resolve_transforms
 from sports_rec.models.classifier import Classifier
-from sports_rec.reporting.artefacts import RUN_FILES
+from sports_rec.reporting.per_run.artefacts import RUN_FILES
 from sports_rec.utils.cli import hydra_entry_point
 from sports_rec.utils.config_checks import check_train_config, optimized_value
 from sports_rec.utils.hydra_job import (

@@ -92,3 +92,12 @@ def test_data_does_not_reach_up(graph: dict[str, set[str]]) -> None:
         if module.startswith(("sports_rec.data", "sports_rec.utils")):
             bad = sorted(i for i in imports if i.startswith(upward))
             assert not bad, f"{module} imports {bad}"
+
+
+def test_a_run_folder_writer_knows_nothing_of_reports(graph: dict[str, set[str]]) -> None:
+    """reporting/per_run (what one run writes) never imports reporting/across_runs (what a
+    report reads from many runs): the run folder is the only contract between them."""
+    for module, imports in graph.items():
+        if module.startswith("sports_rec.reporting.per_run"):
+            bad = sorted(i for i in imports if i.startswith("sports_rec.reporting.across_runs"))
+            assert not bad, f"{module} imports {bad}"

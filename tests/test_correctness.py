@@ -30,7 +30,7 @@ from sports_rec.errors import ConfigError, SportsRecError
 from sports_rec.models.classifier import Classifier
 from sports_rec.models.metrics import per_class_metrics
 from sports_rec.models.nets.timm_net import PretrainedWeightsUnavailable, create_timm_net
-from sports_rec.reporting.artefacts import per_class_table
+from sports_rec.reporting.per_run.artefacts import per_class_table
 from sports_rec.utils.config_checks import check_train_config, optimized_value
 from sports_rec.utils.run import unwrap_user_error
 

@@ -325,7 +325,7 @@ def test_ctrl_c_is_recorded_as_interrupted_and_report_says_so_after_a_resume(
 ) -> None:
     """SIGINT used to be recorded as 'failed'; and a killed run (run_info.json still
     'running') that a later run resumed was reported as 'failed' too."""
-    from sports_rec.reporting.runs import load_runs
+    from sports_rec.reporting.across_runs.runs import load_runs
 
     common = [f"paths.data_dir={data_dir}", *QUICK, NO_BAR, "trainer.max_epochs=3"]
     result = run_cli(

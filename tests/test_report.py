@@ -1,8 +1,8 @@
 """``python -m sports_rec.report``: run folders in, study table + figures + HTML out.
 
 Run folders are written by hand in exactly the shape a training run leaves (see the
-run-folder contract in ``sports_rec/reporting/runs.py``): a two-recipe sweep of the sports
-balls study with a crashed third job, and two old-style workout runs from before
+run-folder contract in ``sports_rec/reporting/across_runs/runs.py``): a two-recipe sweep of
+the sports balls study with a crashed third job, and two old-style workout runs from before
 ``run_info.json`` (one crashed). No training happens here.
 """
 
@@ -22,20 +22,25 @@ import pytest
 import yaml
 from PIL import Image
 
-from sports_rec.reporting.published import (
+from sports_rec.reporting.across_runs.published import (
     METRICS,
     PublishedFormatError,
     format_published,
     read_published,
     read_published_files,
 )
-from sports_rec.reporting.runs import NotARunFolder, find_run_folders, load_run, load_runs
-from sports_rec.reporting.table import (
+from sports_rec.reporting.across_runs.report_table import (
     differing_overrides,
     format_table,
     leaderboard,
     report_table,
     to_markdown,
+)
+from sports_rec.reporting.across_runs.runs import (
+    NotARunFolder,
+    find_run_folders,
+    load_run,
+    load_runs,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from sports_rec.reporting.data_analysis import (
+from sports_rec.reporting.per_run.curves import integer_epochs
+from sports_rec.reporting.per_run.data_analysis import (
     AnalysisInputError,
     class_counts,
     main,
@@ -21,8 +22,7 @@ from sports_rec.reporting.data_analysis import (
     video_table,
     write_data_analysis,
 )
-from sports_rec.reporting.plots import integer_epochs
-from sports_rec.reporting.run_plots import generalisation_gap, plot_run, top_classes
+from sports_rec.reporting.per_run.training_figures import generalisation_gap, plot_run, top_classes
 
 
 def metrics_csv(run: Path) -> None:
@@ -313,7 +313,7 @@ def test_epoch_ticks_are_whole_epochs() -> None:
 
 
 def test_a_broken_per_class_csv_is_a_message_naming_it(tmp_path: Path) -> None:
-    from sports_rec.reporting.run_plots import PlotInputError
+    from sports_rec.reporting.per_run.training_figures import PlotInputError
 
     (tmp_path / "per_class_accuracy.csv").write_text("epoch,accuracy\n0,0.5\n")
     with pytest.raises(PlotInputError, match=r"per_class_accuracy.csv has no column\(s\) split"):

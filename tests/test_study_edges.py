@@ -22,14 +22,14 @@ from sports_rec.data.synthetic import SyntheticSpec, ensure_synthetic
 from sports_rec.errors import ConfigError
 from sports_rec.evaluate import evaluate
 from sports_rec.report import write_report
-from sports_rec.reporting.evaluations import TESTED_WITH, with_evaluations
-from sports_rec.reporting.published import (
+from sports_rec.reporting.across_runs.evaluations import TESTED_WITH, with_evaluations
+from sports_rec.reporting.across_runs.published import (
     PublishedFormatError,
     read_published,
     read_published_classes,
 )
-from sports_rec.reporting.runs import load_runs
-from sports_rec.reporting.table import report_table
+from sports_rec.reporting.across_runs.report_table import report_table
+from sports_rec.reporting.across_runs.runs import load_runs
 from tests.conftest import PROJECT_ROOT, compose_config, run_cli
 
 VIDEO_CSV = PROJECT_ROOT / "experiments" / "exercise_video_004" / "published.csv"

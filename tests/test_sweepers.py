@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from sports_rec.report import write_report
-from sports_rec.reporting.runs import load_runs
+from sports_rec.reporting.across_runs.runs import load_runs
 from tests.conftest import CONF_DIR, TINY_DATA, run_cli
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,7 @@ from sports_rec.data.formats.workout import read_workout
 from sports_rec.data.synthetic import MARKER, SyntheticSpec, ensure_synthetic, generate
 from sports_rec.data.synthetic.cli import main as synthetic_cli
 from sports_rec.data.transforms import image_transforms
-from sports_rec.reporting.data_report import DataReport
+from sports_rec.reporting.per_run.data_report import DataReport
 
 READERS = {
     "sports100": read_sports100,

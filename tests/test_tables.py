@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from sports_rec.reporting.published import read_published
+from sports_rec.reporting.across_runs.published import read_published
 from sports_rec.tables import STUDIES
 from tests.conftest import PROJECT_ROOT, expect_user_error, run_cli
 

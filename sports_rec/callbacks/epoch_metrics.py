@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
-from sports_rec.reporting.run_plots import plot_run
+from sports_rec.reporting.per_run.training_figures import plot_run
 from sports_rec.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -32,9 +32,9 @@ class EpochMetricsWriter(L.Callback):
     """Append train/val scalars at every epoch end to ``<output_dir>/metrics.csv``.
 
     With ``plots`` the training figures are drawn into ``<output_dir>/plots/`` when fitting
-    ends (:func:`sports_rec.reporting.run_plots.plot_run`); ``per_class_plots`` adds the
-    per-class figures of ``per_class_accuracy.csv`` (four more figures per run, so off by
-    default and on in the exercise-video recipes, whose study shows them).
+    ends (:func:`~sports_rec.reporting.per_run.training_figures.plot_run`);
+    ``per_class_plots`` adds the per-class figures of ``per_class_accuracy.csv`` (four more
+    figures per run, so off by default and on in the exercise-video recipes, whose study shows them).
     """
 
     def __init__(self, output_dir: str, plots: bool = True, per_class_plots: bool = False) -> None:

@@ -1,4 +1,4 @@
-"""Writes the test artefacts of a run (see :mod:`sports_rec.reporting.artefacts`).
+"""Writes the test artefacts of a run (see :mod:`sports_rec.reporting.per_run.artefacts`).
 
 Used by both ``train`` (after fitting) and ``evaluate`` (from a checkpoint), so the two
 always produce the same files. Misclassified samples are collected batch by batch (only
@@ -22,7 +22,7 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
 from sports_rec.errors import SportsRecError
-from sports_rec.reporting.artefacts import (
+from sports_rec.reporting.per_run.artefacts import (
     metrics_record,
     per_class_table,
     write_confusion_matrix,

@@ -234,7 +234,7 @@ class WandbTestLogger(L.Callback):
                 title=f"Confusion matrix ({self.prefix})",
             )
         if results and class_names:
-            from sports_rec.reporting.artefacts import per_class_table
+            from sports_rec.reporting.per_run.artefacts import per_class_table
 
             table = per_class_table(results, class_names)
             payload[f"{self.prefix}/per_class"] = wandb.Table(dataframe=table)

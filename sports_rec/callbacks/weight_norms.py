@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 from lightning.pytorch.utilities import rank_zero_only
 
-from sports_rec.reporting.plots import plot_weight_norms
+from sports_rec.reporting.per_run.curves import plot_weight_norms
 from sports_rec.utils.logging import get_logger
 
 log = get_logger(__name__)

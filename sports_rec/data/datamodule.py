@@ -102,7 +102,7 @@ class SportsDataModule(L.LightningDataModule):
             data reports there).
         reporter: what writes the split and data reports (``reporter.splits(datamodule,
             frame, frames)`` once the splits are made, ``reporter.datasets(datamodule)`` once
-            the datasets are built; :class:`sports_rec.reporting.data_report.DataReport`,
+            the datasets are built; :class:`sports_rec.reporting.per_run.data_report.DataReport`,
             attached by :func:`sports_rec.builders.build_datamodule`); None writes nothing.
     """
 

@@ -13,8 +13,8 @@ downsampling removed). Written into ``<run>/analysis/``:
 * ``video_properties.png`` - duration, frame rate and frame size of the videos (videos only).
 
 Only the CSVs are read, so the analysis can be redrawn for any finished or crashed run.
-Training writes it for clip datasets; ``python -m sports_rec.reporting.data_analysis RUN_DIR``
-for any run.
+Training writes it for clip datasets;
+``python -m sports_rec.reporting.per_run.data_analysis RUN_DIR`` for any run.
 """
 
 from __future__ import annotations

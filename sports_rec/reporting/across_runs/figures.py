@@ -24,9 +24,9 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from sports_rec.reporting.published import METRICS, published_column
-from sports_rec.reporting.runs import Run
-from sports_rec.reporting.table import HEADLINE
+from sports_rec.reporting.across_runs.published import METRICS, published_column
+from sports_rec.reporting.across_runs.report_table import HEADLINE
+from sports_rec.reporting.across_runs.runs import Run
 
 _PANELS: tuple[tuple[str, str, str], ...] = (
     ("loss", "train/loss", "val/loss"),
@@ -37,8 +37,8 @@ _PANELS: tuple[tuple[str, str, str], ...] = (
 def plot_headline(table: pd.DataFrame, published: pd.DataFrame | None, path: Path) -> Path:
     """Grouped bars of test accuracy per run (``report.png``); failed runs are marked.
 
-    ``table`` is :func:`sports_rec.reporting.table.report_table`'s frame, so the bars show
-    exactly the numbers of ``report.md``.
+    ``table`` is :func:`~sports_rec.reporting.across_runs.report_table.report_table`'s
+    frame, so the bars show exactly the numbers of ``report.md``.
     """
     label = METRICS[HEADLINE].label
     sources: list[str] = []

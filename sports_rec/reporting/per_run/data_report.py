@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from sports_rec.reporting.data_analysis import write_data_analysis
+from sports_rec.reporting.per_run.data_analysis import write_data_analysis
 from sports_rec.utils.logging import get_logger
 
 if TYPE_CHECKING:

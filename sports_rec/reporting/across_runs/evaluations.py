@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from sports_rec.reporting.runs import NotARunFolder, Run, load_run
+from sports_rec.reporting.across_runs.runs import NotARunFolder, Run, load_run
 
 #: The report column naming an evaluation's test-time data settings.
 TESTED_WITH = "tested with"

@@ -27,8 +27,8 @@ from typing import Any
 
 import pandas as pd
 
-from sports_rec.reporting.published import METRICS, format_published, published_column
-from sports_rec.reporting.runs import Run
+from sports_rec.reporting.across_runs.published import METRICS, format_published, published_column
+from sports_rec.reporting.across_runs.runs import Run
 from sports_rec.utils.logging import get_logger
 
 log = get_logger(__name__)

@@ -20,8 +20,8 @@ import pandas as pd
 from jinja2 import Environment
 from markupsafe import Markup
 
-from sports_rec.reporting.figures import per_class_png
-from sports_rec.reporting.runs import Run
+from sports_rec.reporting.across_runs.figures import per_class_png
+from sports_rec.reporting.across_runs.runs import Run
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; }

@@ -1,8 +1,8 @@
 """A study's per-class table and top confusions beside each run's own (study 004).
 
-``published.csv`` rows with a ``class`` (:data:`~sports_rec.reporting.published.CLASS_METRICS`)
-are matched by recipe, like the run-level values, and by class *name*: the run's
-``per_class.csv`` gives precision, recall, F1 and support, its ``confusion_matrix.csv`` the
+``published.csv`` rows with a ``class``
+(:data:`~sports_rec.reporting.across_runs.published.CLASS_METRICS`) are matched by recipe,
+like the run-level values, and by class *name*: the run's ``per_class.csv`` gives precision, recall, F1 and support, its ``confusion_matrix.csv`` the
 count of each published confusion (true -> predicted) and its share of the true class's
 test samples. The report writes them as ``per_class_published.csv`` (one row per run,
 class and metric) and a section of ``report.md`` / ``report.html`` per run: the per-class
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sports_rec.reporting.published import CLASS_METRICS
-from sports_rec.reporting.runs import Run
+from sports_rec.reporting.across_runs.published import CLASS_METRICS
+from sports_rec.reporting.across_runs.runs import Run
 from sports_rec.utils.logging import get_logger
 
 log = get_logger(__name__)

@@ -28,7 +28,7 @@ Two optional columns hold a study's per-class tables and its top confusions (stu
 Files without them stay valid. :func:`read_published` returns the run-level rows only (the
 table's columns); :func:`read_published_classes` the per-class and confusion rows, which the
 report compares with each run's ``per_class.csv`` and ``confusion_matrix.csv``
-(:mod:`sports_rec.reporting.per_class`).
+(:mod:`sports_rec.reporting.across_runs.per_class`).
 """
 
 from __future__ import annotations

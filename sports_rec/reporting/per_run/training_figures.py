@@ -10,7 +10,7 @@ the run's CSVs only, so they can be redrawn at any time:
   ``final_class_comparison.png`` (the last epoch's accuracy per class, sorted, support in
   the label; classes without a sample are marked, not drawn as 0).
 
-``python -m sports_rec.reporting.run_plots RUN_DIR [--split val] [--top-classes 10]``
+``python -m sports_rec.reporting.per_run.training_figures RUN_DIR [--split val] [--top-classes 10]``
 draws them into ``RUN_DIR/plots/``; training draws the ``metrics.csv`` figures at the end of
 fitting, and the per-class ones with ``callbacks.epoch_metrics.per_class_plots=true`` (on
 in the exercise-video recipes).
@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from sports_rec.errors import SportsRecError
-from sports_rec.reporting.plots import integer_epochs, plot_curves
+from sports_rec.reporting.per_run.curves import integer_epochs, plot_curves
 from sports_rec.utils.logging import get_logger
 
 log = get_logger(__name__)
