@@ -2,12 +2,13 @@
 
 ``published.csv`` rows with a ``class``
 (:data:`~sports_rec.reporting.across_runs.published.CLASS_METRICS`) are matched by recipe,
-like the run-level values, and by class *name*: the run's ``per_class.csv`` gives
-precision, recall, F1 and support, its ``confusion_matrix.csv`` the count of each published confusion (true -> predicted) and its share of the true class's
-test samples. The report writes them as ``per_class_published.csv`` (one row per run,
-class and metric) and a section of ``report.md`` / ``report.html`` per run: the per-class
-table (published beside the run, file order), the published confusions with the run's
-counts, and the run's own most frequent confusions.
+like the run-level values, and by class *name*: the run's ``per_class.csv`` gives precision,
+recall, F1 and support, its ``confusion_matrix.csv`` the count of each published confusion
+(true -> predicted) and its share of the true class's test samples. The report writes them
+as ``per_class_published.csv`` (one row per run, class and metric) and a section of
+``report.md`` / ``report.html`` per run: the per-class table (published beside the run, file
+order), the published confusions with the run's counts, and the run's own most frequent
+confusions.
 """
 
 from __future__ import annotations
