@@ -1,5 +1,5 @@
 """Images/s of the training input pipeline against torchvision's ImageFolder, with and
-without the decoded-image cache (``data.cache=true``), beside what the model consumes.
+without the decoded-image cache (``data.dataset.cache=true``), beside what the model consumes.
 
 Photos are generated in the sports100 folder layout (``train/<class>/*.jpg``) at the sizes
 asked for. *ImageFolder*: ``torchvision.datasets.ImageFolder`` with RandomResizedCrop, flip,

@@ -23,6 +23,7 @@ import torch
 
 from sports_rec.errors import SportsRecError
 from sports_rec.models.classifier import Classifier
+from sports_rec.utils.config_moves import MOVED_IMAGE_OPTIONS
 
 
 class CheckpointError(SportsRecError, ValueError):
@@ -108,6 +109,28 @@ def renamed_targets(node: Any) -> Any:
     return node
 
 
+IMAGE_DATASET = "sports_rec.data.datasets.ImageDataset"
+
+
+def upgraded_data_config(data: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's stored data config in today's shape: the image options moved into
+    its ``dataset`` node (created as the image dataset for checkpoints older than the node;
+    dropped for a video dataset, which never read them)."""
+    data = dict(data)
+    moved = {key: data.pop(key) for key in MOVED_IMAGE_OPTIONS if key in data}
+    if not moved:
+        return data
+    dataset = dict(data.get("dataset") or {})
+    if not dataset:
+        dataset = {"_target_": IMAGE_DATASET, "_partial_": True}
+        dataset["image_size"] = data.get("image_size", 224)
+    if "Video" not in str(dataset.get("_target_", "")):
+        for key, value in moved.items():
+            dataset.setdefault(key, value)
+    data["dataset"] = dataset
+    return data
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a sports_rec checkpoint (safe loading, CPU) and check it is one."""
     checkpoint = load_checkpoint_file(path)
@@ -117,7 +140,12 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             f"'{path}' is not a sports_rec checkpoint (no net config or metadata in its "
             "hyper_parameters); it cannot be used without its training code."
         )
-    checkpoint["hyper_parameters"] = renamed_targets(dict(hparams))
+    hparams = renamed_targets(dict(hparams))
+    metadata = dict(hparams["metadata"])
+    if isinstance(metadata.get("data"), dict):
+        metadata["data"] = upgraded_data_config(metadata["data"])
+    hparams["metadata"] = metadata
+    checkpoint["hyper_parameters"] = hparams
     return checkpoint
 
 

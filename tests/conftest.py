@@ -220,7 +220,7 @@ TINY_CHECKPOINT = [
     "print_config=false",
     "test=false",
 ]
-TINY_CHECKPOINT_NETS = {"rgb": [], "gray": ["model=lenet", "data.grayscale=true"]}
+TINY_CHECKPOINT_NETS = {"rgb": [], "gray": ["model=lenet", "data.dataset.grayscale=true"]}
 
 
 @pytest.fixture(scope="session")

@@ -60,7 +60,7 @@ def test_data_configs(make_cfg, name: str) -> None:
 def test_transforms_configs(make_cfg, name: str, grayscale: bool) -> None:
     if name == "video" and grayscale:
         pytest.skip("clips are RGB: the video transforms have no grayscale variant")
-    cfg = make_cfg(f"transforms={name}", f"data.grayscale={grayscale}")
+    cfg = make_cfg(f"transforms={name}", f"data.dataset.grayscale={grayscale}")
     resolved = resolve_transforms(OmegaConf.to_container(cfg.transforms, resolve=True), {})
     pipelines = instantiate(resolved)
     if name == "video":  # what the clip dataset hands over: [T, C, H, W] uint8 frames
@@ -196,13 +196,14 @@ def test_experiment_configs(make_cfg, name: str) -> None:
     )
     cfg = make_cfg(f"experiment={name}", *offline, tiny=False)
     assert cfg.tags and cfg.trainer.max_epochs >= 5
-    datamodule = instantiate(cfg.data)
+    assert isinstance(instantiate(cfg.data), SportsDataModule)  # the recipe builds its data
     net_cfg = OmegaConf.to_container(cfg.model.net, resolve=True)
     extra = {name: 51 for name in net_cfg.get("extra_inputs") or []}  # keypoints: 17 x 3
     if extra:  # the classifier fills the sizes in from the data's input spec
         net_cfg["extra_inputs"] = extra
-    net = instantiate(net_cfg, num_classes=4, in_chans=datamodule.channels)
-    inputs = [_model_input(cfg, datamodule.channels, 1)]
+    channels = 1 if cfg.data.dataset.get("grayscale") else 3  # no data on disk here
+    net = instantiate(net_cfg, num_classes=4, in_chans=channels)
+    inputs = [_model_input(cfg, channels, 1)]
     inputs += [torch.randn(1, size) for size in extra.values()]
     with torch.no_grad():
         logits = net.eval()(*inputs)

@@ -56,7 +56,7 @@ def test_explicit_transform_values_win_over_the_model(make_cfg) -> None:
         "model=vit",
         "model.net.pretrained=true",
         "transforms.eval.mean=[0.1,0.2,0.3]",
-        "data.crop_pct=null",
+        "data.dataset.crop_pct=null",
     )
     resolved = resolve_transforms(
         OmegaConf.to_container(cfg.transforms, resolve=True),
@@ -66,14 +66,14 @@ def test_explicit_transform_values_win_over_the_model(make_cfg) -> None:
     assert resolved["eval"]["std"] == [0.5, 0.5, 0.5]  # from the ViT weights
     assert resolved["train"]["mean"] == [0.5, 0.5, 0.5]
     assert resolved["eval"]["interpolation"] == "bicubic"
-    assert resolved["eval"]["crop_pct"] == 0.9  # data.crop_pct=null: the weights' crop
+    assert resolved["eval"]["crop_pct"] == 0.9  # data.dataset.crop_pct=null: the weights' crop
 
 
 def test_sports100_images_at_the_input_size_are_not_cropped(make_cfg) -> None:
     """sports100 images are 224 px already: evaluation must keep the whole image (a centre
     crop would cut 12.5 % of each side's content), also for a pretrained ResNet."""
     cfg = make_cfg("data=sports100", "model=resnet50", "model.net.pretrained=true", tiny=False)
-    assert cfg.data.crop_pct == 1.0
+    assert cfg.data.dataset.crop_pct == 1.0
     resolved = resolve_transforms(
         OmegaConf.to_container(cfg.transforms, resolve=True),
         OmegaConf.to_container(cfg.model.net, resolve=True),
@@ -90,7 +90,7 @@ def test_sports100_images_at_the_input_size_are_not_cropped(make_cfg) -> None:
 
 def test_the_default_synthetic_run_does_not_crop_either(make_cfg) -> None:
     cfg = make_cfg()
-    assert cfg.data.crop_pct == 1.0 and cfg.transforms.eval.crop_pct == 1.0
+    assert cfg.data.dataset.crop_pct == 1.0 and cfg.transforms.eval.crop_pct == 1.0
 
 
 # ------------------------------------------------------------------ weight decay

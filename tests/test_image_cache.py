@@ -1,4 +1,4 @@
-"""``data.cache=true``: decoded images come back identical from the cache, every file is
+"""``data.dataset.cache=true``: decoded images come back identical from the cache, every file is
 decoded once, an edited file gets a new entry, and an unusable cache folder only warns."""
 
 from __future__ import annotations
@@ -96,7 +96,9 @@ def test_the_dataset_gives_the_same_tensors_with_and_without_the_cache(tmp_path:
     for i in range(3):
         for _ in range(2):  # a miss, then a hit
             assert torch.equal(plain[i]["image"], cached[i]["image"])
-    with pytest.raises(ConfigError, match=r"data\.cache=true needs data\.cache_dir"):
+    with pytest.raises(
+        ConfigError, match=r"data\.dataset\.cache=true needs data\.dataset\.cache_dir"
+    ):
         ImageDataset(frame, transform, cache=True)
 
 
@@ -104,9 +106,13 @@ def test_a_training_run_fills_the_cache_once(make_cfg, tmp_path: Path) -> None:
     from sports_rec.train import train
 
     cache = tmp_path / "image_cache"
-    cfg = make_cfg("data.cache=true", f"data.cache_dir={cache}", "debug=fdr")
+    cfg = make_cfg("data.dataset.cache=true", f"data.dataset.cache_dir={cache}", "debug=fdr")
     train(cfg)
     entries = {p.name: p.stat().st_mtime_ns for p in cache.rglob("*.npy")}
     assert entries  # the images the run read
-    train(make_cfg("data.cache=true", f"data.cache_dir={cache}", "debug=fdr", run="again"))
+    train(
+        make_cfg(
+            "data.dataset.cache=true", f"data.dataset.cache_dir={cache}", "debug=fdr", run="again"
+        )
+    )
     assert {p.name: p.stat().st_mtime_ns for p in cache.rglob("*.npy")} == entries  # all hits

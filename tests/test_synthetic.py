@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from sports_rec.data.datamodule import SportsDataModule
+from sports_rec.data.datasets import ImageDataset
 from sports_rec.data.formats.sports100 import read_sports100
 from sports_rec.data.formats.sports_balls import read_sports_balls
 from sports_rec.data.formats.workout import read_workout
@@ -140,8 +141,8 @@ def balls_datamodule(
             "train": image_transforms(True, 32, grayscale=grayscale),
             "eval": image_transforms(False, 32, grayscale=grayscale),
         },
+        dataset=functools.partial(ImageDataset, image_size=32, grayscale=grayscale),
         image_size=32,
-        grayscale=grayscale,
         batch_size=4,
         num_workers=0,
         val_fraction=0.25,

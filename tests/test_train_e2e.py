@@ -322,7 +322,9 @@ def test_auto_class_weights_follow_the_training_split(make_cfg) -> None:
 
 
 def test_randaugment_feeds_a_grayscale_net_one_channel(make_cfg) -> None:
-    cfg = make_cfg("model=lenet", "data.grayscale=true", "transforms=randaugment", "debug=fdr")
+    cfg = make_cfg(
+        "model=lenet", "data.dataset.grayscale=true", "transforms=randaugment", "debug=fdr"
+    )
     metrics = train(cfg)
     assert torch.isfinite(torch.tensor(metrics["train/loss"]))
 

@@ -27,7 +27,6 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from sports_rec.data.contract import check_dataset_class, check_sample
 from sports_rec.data.datasets import ImageDataset, input_spec
 from sports_rec.data.index import IndexTable
-from sports_rec.data.io.image_io import decoding_cap
 from sports_rec.data.samplers import ResamplingSampler, UnpaddedDistributedSampler
 from sports_rec.data.splits import assign_splits, carve_validation, rebalance_classes
 from sports_rec.data.synthetic import SyntheticSpec, ensure_synthetic
@@ -59,7 +58,11 @@ def auto_num_workers() -> int:
 
 
 class SportsDataModule(L.LightningDataModule):
-    """Images (and later modalities) from any reader, split and sampled by config.
+    """Any modality's samples from any reader, split and sampled by config.
+
+    What a sample is (an image, an image with keypoints, a video clip) and how its files are
+    decoded is the dataset class's business (``dataset``, with its own options in the data
+    config's ``dataset`` node); this class only indexes, splits and loads.
 
     Args:
         name: dataset name (for messages and the checkpoint).
@@ -67,17 +70,16 @@ class SportsDataModule(L.LightningDataModule):
         reader: ``reader(root) -> IndexTable`` (a Hydra ``_partial_``).
         transforms: ``{"train": callable, "eval": callable}`` taking sample dicts.
         dataset: ``factory(frame=, transform=, train=, checked=) -> Dataset`` (a Hydra
-            ``_partial_`` of a class from :mod:`sports_rec.data.datasets`); the class also
-            checks the files (``check_files``). None: images (:class:`ImageDataset`).
+            ``_partial_`` of a class from :mod:`sports_rec.data.datasets`, holding that
+            modality's options, e.g. ``grayscale`` or ``clip_len``); the class also checks
+            the files (``check_files``).
         sampler: ``sampler(labels=..., seed=...) -> Sampler`` for training (``_partial_``);
             None shuffles.
-        image_size: training resolution (also bounds decoding of huge images).
-        crop_pct: evaluation crop fraction, read by the transforms config (recorded here so
-            the data config says how its images are cut).
+        image_size: the input size every modality resizes to (the dataset and transform
+            configs read it from here; recorded in the checkpoint).
         batch_size: samples per batch on each device.
         global_batch_size: samples per optimiser step over all devices; when set, the
             per-device batch is ``global_batch_size / world size`` (must divide).
-        grayscale: decode single-channel images; models get ``in_chans=1``.
         split: ``grouped`` or ``random``; how rows without a split are divided.
         split_fractions: train/valid/test fractions for rows without a split.
         val_fraction: fraction of train moved to ``valid`` when the layout has no valid
@@ -91,8 +93,6 @@ class SportsDataModule(L.LightningDataModule):
         split_seed: seed of the splits (fixed across training seeds on purpose).
         seed: training seed, used by the sampler.
         check_images: decode every image once at set-up and skip unreadable ones.
-        cache, cache_dir: keep decoded images in ``cache_dir`` for the default image
-            dataset (configured datasets take them from their own node).
         synthetic: when given (a :class:`SyntheticSpec` as dict), ``root`` is generated
             on first use.
         layout: a format's naming conventions (``data.layout``, e.g. the exercise-video
@@ -115,8 +115,6 @@ class SportsDataModule(L.LightningDataModule):
         dataset: Callable[..., Dataset] | None = None,
         sampler: Callable[..., Any] | None = None,
         image_size: int = 224,
-        crop_pct: float | None = None,
-        grayscale: bool = False,
         batch_size: int = 32,
         global_batch_size: int | None = None,
         eval_batch_size: int | None = None,
@@ -130,9 +128,6 @@ class SportsDataModule(L.LightningDataModule):
         split_seed: int = 42,
         seed: int = 0,
         check_images: bool = True,
-        max_side: int | None = None,
-        cache: bool = False,
-        cache_dir: str | None = None,
         synthetic: dict[str, Any] | None = None,
         layout: dict[str, Any] | None = None,
         output_dir: str | None = None,
@@ -146,10 +141,6 @@ class SportsDataModule(L.LightningDataModule):
         self.dataset_factory = dataset
         self.sampler_factory = sampler
         self.image_size = int(image_size)
-        self.crop_pct = crop_pct
-        self.grayscale = bool(grayscale)
-        self.cache = bool(cache)
-        self.cache_dir = cache_dir
         self.batch_size = int(batch_size)
         self.global_batch_size = int(global_batch_size) if global_batch_size else None
         self.eval_batch_size = int(eval_batch_size or batch_size)
@@ -166,7 +157,6 @@ class SportsDataModule(L.LightningDataModule):
         self.split_seed = int(split_seed)
         self.seed = int(seed)
         self.check_images = check_images
-        self.max_side = decoding_cap(self.image_size, max_side)
         self.synthetic = SyntheticSpec(**synthetic) if synthetic else None
         self.layout = dict(layout or {})
         self.output_dir = output_dir
@@ -207,7 +197,8 @@ class SportsDataModule(L.LightningDataModule):
 
     @property
     def channels(self) -> int:
-        return 1 if self.grayscale else 3
+        """Channels of the first input (1 for grayscale images), read off the input spec."""
+        return int(self.input_spec[0]["shape"][0])
 
     # ----------------------------------------------------------------------- set-up
     def prepare_data(self) -> None:
@@ -304,18 +295,11 @@ class SportsDataModule(L.LightningDataModule):
         self.frames = frames
 
     def _factory(self) -> Callable[..., Dataset]:
-        """The dataset factory: the configured one, or images decoded as configured here
-        (the default, and what checkpoints from before ``data.dataset`` existed use)."""
+        """The dataset factory: the configured one, or images with the image dataset's
+        defaults (a DataModule built in code without a ``dataset``)."""
         if self.dataset_factory is not None:
             return self.dataset_factory
-        return functools.partial(
-            ImageDataset,
-            grayscale=self.grayscale,
-            image_size=self.image_size,
-            max_side=self.max_side,
-            cache=self.cache,
-            cache_dir=self.cache_dir,
-        )
+        return functools.partial(ImageDataset, image_size=self.image_size)
 
     def setup(self, stage: str | None = None) -> None:
         self._ensure_splits()

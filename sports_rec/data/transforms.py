@@ -14,7 +14,7 @@ bicubic resizing and a 0.9 centre crop). Transform values left ``null`` in the c
 filled by :func:`resolve_transforms` from the net's timm data config
 (``timm.data.resolve_data_config``); nets trained from scratch get the ImageNet values.
 The resolved values are what the checkpoint stores, so evaluate, predict and export
-prepare images exactly as training did. ``crop_pct`` is ``data.crop_pct``: datasets whose
+prepare images exactly as training did. ``crop_pct`` is ``data.dataset.crop_pct``: datasets whose
 images are already at the input size (sports100: 224 px) set it to 1.0, so nothing is cut.
 """
 

@@ -20,6 +20,8 @@ from hydra._internal.utils import get_args_parser
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import OverrideParseException
 
+from sports_rec.utils.config_moves import moved_key_message
+
 
 def quoting_hint(overrides: Sequence[str], index: int) -> str:
     """How to write ``overrides[index]`` (or the value it was split from) so Hydra reads it."""
@@ -40,9 +42,13 @@ def quoting_hint(overrides: Sequence[str], index: int) -> str:
 
 
 def unparsable_override(argv: Sequence[str]) -> str | None:
-    """A message for the first override of ``argv`` that Hydra cannot parse, or None."""
+    """A message for the first override of ``argv`` that Hydra cannot parse or that uses
+    a key that moved (:mod:`sports_rec.utils.config_moves`), or None."""
     known, _ = get_args_parser().parse_known_args(list(argv))
     overrides = list(known.overrides or [])
+    moved = moved_key_message(overrides)
+    if moved is not None:
+        return moved
     parser = OverridesParser.create()
     for index, override in enumerate(overrides):
         try:

@@ -74,14 +74,21 @@ class ImageDataset(Dataset):
         frame: rows with ``path`` and ``label``.
         transform: sample-dict transform (torchvision v2 or timm); None keeps PIL images.
         train: whether this is the training split (image datasets do not care).
-        grayscale: decode as single-channel ``L`` instead of ``RGB``.
+        grayscale: decode as single-channel ``L`` instead of ``RGB`` (models then get
+            ``in_chans=1``: the input spec says so).
         image_size: the training resolution; bounds decoding of huge photos.
+        crop_pct: the evaluation centre crop the transforms apply (``data.dataset.crop_pct``,
+            read by the image transform configs; null: the pretrained weights' crop): a
+            small crop resizes images up before cutting, so it raises the decoding cap.
         max_side: shorter-side cap applied while decoding (default ``2 * image_size``).
         checked: whether the files were decoded once at start-up (``data.check_images``);
             decides what an unreadable file's message advises.
-        cache: keep every decoded image in ``cache_dir`` (``data.cache``; see
+        cache: keep every decoded image in ``cache_dir`` (``data.dataset.cache``; see
             :mod:`sports_rec.data.io.image_cache`).
-        cache_dir: the cache folder (``data.cache_dir``).
+        cache_dir: the cache folder (``data.dataset.cache_dir``).
+
+    These options are the image modality's: they live in the image data configs'
+    ``dataset`` node (``conf/base/data_image.yaml``), not on the DataModule.
     """
 
     modality = "image"
@@ -97,6 +104,7 @@ class ImageDataset(Dataset):
         checked: bool = True,
         cache: bool = False,
         cache_dir: str | None = None,
+        crop_pct: float | None = None,
     ) -> None:
         self.frame = frame.reset_index(drop=True)
         self.paths = self.frame["path"].tolist()
@@ -104,10 +112,12 @@ class ImageDataset(Dataset):
         self.transform = transform
         self.train = bool(train)
         self.mode = "L" if grayscale else "RGB"
-        self.max_side = decoding_cap(image_size, max_side)
+        self.max_side = decoding_cap(image_size, max_side, crop_pct)
         self.hint = CHECK_HINT if checked else UNCHECKED_HINT
         if cache and not cache_dir:
-            raise ConfigError("data.cache=true needs data.cache_dir (a folder for the cache)")
+            raise ConfigError(
+                "data.dataset.cache=true needs data.dataset.cache_dir (a folder for the cache)"
+            )
         self.cache = ImageCache(cache_dir, self.mode, self.max_side) if cache else None
 
     @classmethod
@@ -175,14 +185,10 @@ class KeypointImageDataset(ImageDataset):
         frame: pd.DataFrame,
         transform: Callable | None = None,
         train: bool = False,
-        grayscale: bool = False,
-        image_size: int = 224,
-        max_side: int | None = None,
         checked: bool = True,
         encoding: str = "pixels",
         visibility: bool = True,
-        cache: bool = False,
-        cache_dir: str | None = None,
+        **image_options: Any,
     ) -> None:
         if encoding not in KEYPOINT_ENCODINGS:
             raise ConfigError(
@@ -193,9 +199,7 @@ class KeypointImageDataset(ImageDataset):
                 "KeypointImageDataset needs a 'keypoints' column; this dataset's reader has "
                 "none (use data.dataset._target_=sports_rec.data.datasets.ImageDataset)"
             )
-        super().__init__(
-            frame, transform, train, grayscale, image_size, max_side, checked, cache, cache_dir
-        )
+        super().__init__(frame, transform, train, checked=checked, **image_options)
         self.keypoints = [
             np.asarray(k, dtype=np.float32).reshape(-1, 3) for k in self.frame["keypoints"]
         ]

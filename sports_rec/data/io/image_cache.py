@@ -1,9 +1,9 @@
 """Decoded-image cache: every image decoded once, reused by every epoch, run and DDP rank.
 
-``data.cache=true`` keeps, for each image, exactly what :func:`~sports_rec.data.io.image_io.
+``data.dataset.cache=true`` keeps, for each image, exactly what :func:`~sports_rec.data.io.image_io.
 load_image` returns for the run's colour mode and decoding cap (``max_side``, by default
 twice the training size): the pixels the transforms receive, stored lossless as a ``.npy``
-array under ``data.cache_dir`` (default ``<paths.cache_dir>/images``). A large photo is
+array under ``data.dataset.cache_dir`` (default ``<paths.cache_dir>/images``). A large photo is
 then read at its reduced size instead of being decoded again (sports balls' 4500 px JPEGs:
 30 ms per decode, ``benchmarks/loader.py``), and a run with the cache sees the same pixels
 as one without.
@@ -81,7 +81,8 @@ class ImageCache:
             self.writable = False
             log.warning(
                 "Cannot write the image cache in %s (%s): decoding directly for the rest "
-                "of this run. Set data.cache_dir to a writable folder, or data.cache=false.",
+                "of this run. Set data.dataset.cache_dir to a writable folder, or "
+                "data.dataset.cache=false.",
                 self.folder,
                 error.strerror or error,
             )

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,14 +42,24 @@ class ImageDecodeError(DecodeError):
 
 #: ``slack`` of the training, predict and cache decoding (see :func:`load_image`).
 DATASET_SLACK = 2.0
-#: Huge photos are decoded down to this multiple of the training size (``data.max_side``).
+#: Huge photos are decoded down to this multiple of the training size
+#: (``data.dataset.max_side``).
 DECODE_CAP_FACTOR = 2
 
 
-def decoding_cap(image_size: int, max_side: int | None = None) -> int:
+def decoding_cap(
+    image_size: int, max_side: int | None = None, crop_pct: float | None = None
+) -> int:
     """The shorter-side cap images are decoded to: ``max_side`` if given, else twice the
-    training size (room for random-resized crops, far less than a 4,000 px photo)."""
-    return int(max_side) if max_side else DECODE_CAP_FACTOR * int(image_size)
+    training size (room for random-resized crops, far less than a 4,000 px photo), or more
+    when the evaluation crop needs it: a centre crop of ``crop_pct`` resizes the shorter
+    side to ``image_size / crop_pct`` first, and decoding below that would blur the test."""
+    if max_side:
+        return int(max_side)
+    cap = DECODE_CAP_FACTOR * int(image_size)
+    if crop_pct:
+        cap = max(cap, math.ceil(int(image_size) / float(crop_pct)))
+    return cap
 
 
 def load_image(
