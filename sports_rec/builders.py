@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import pandas as pd
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
@@ -189,6 +190,23 @@ def evaluate_split(
         model.test_prefix = "test"
     prefix = SPLIT_PREFIXES[split] + "/"
     return {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(prefix)}
+
+
+def evaluate_untrained(
+    trainer: L.Trainer,
+    model: Classifier,
+    datamodule: SportsDataModule,
+    splits: list[str],
+    output_dir: Path,
+) -> None:
+    """A baseline that is not trained (``train: false``): evaluate it on ``splits`` and record
+    the figures as the row of epoch -1 ("before training") of ``metrics.csv``, where reports
+    read train and validation figures."""
+    row: dict[str, float] = {"epoch": -1, "step": 0}
+    for split in splits:
+        row.update(evaluate_split(trainer, model, datamodule, split))
+    if trainer.is_global_zero:
+        pd.DataFrame([row]).to_csv(output_dir / "metrics.csv", index=False)
 
 
 def checkpoint_datamodule(

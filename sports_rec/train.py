@@ -14,13 +14,11 @@ Examples::
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
 import lightning as L
-import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 import sports_rec  # noqa: F401  (registers the config resolvers)
 from sports_rec.builders import (
@@ -31,15 +29,13 @@ from sports_rec.builders import (
     check_run_folder,
     checkpoint_to_test,
     data_metadata,
-    evaluate_split,
+    evaluate_untrained,
     model_size,
     plain,
 )
 from sports_rec.callbacks.test_artefacts import raise_on_lost_artefacts
 from sports_rec.callbacks.wandb_test_logs import logged_config
-from sports_rec.data.datamodule import SportsDataModule
 from sports_rec.data.transforms import resolve_transforms
-from sports_rec.models.classifier import Classifier
 from sports_rec.reporting.per_run.artefacts import RUN_FILES
 from sports_rec.utils.cli import hydra_entry_point
 from sports_rec.utils.config_checks import check_train_config, optimized_value
@@ -58,6 +54,7 @@ from sports_rec.utils.run import (
     unwrap_user_error,
 )
 from sports_rec.utils.run_info import RunInfo, RunInterrupted, interruption_recorded, resume_hint
+from sports_rec.utils.sweeps import sweep_job_value
 
 log = get_logger(__name__)
 
@@ -72,14 +69,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """
     output_dir = Path(cfg.paths.output_dir)
     check_run_folder(output_dir, RUN_FILES)
-    net = OmegaConf.select(cfg, "model.net", default=None) or {}
-    net_name = net.get("name") or str(net.get("_target_", "?")).split(".")[-1]
-    info = RunInfo(
-        output_dir,
-        recipe=recipe_name(),
-        dataset=OmegaConf.select(cfg, "data.name", default=None),
-        model=net_name,
-    )
+    info = RunInfo.for_job(output_dir, cfg, recipe_name())
     try:
         check_train_config(cfg)
         check_run_folder(output_dir / "checkpoints")
@@ -136,44 +126,10 @@ def _train(cfg: DictConfig, output_dir: Path, info: RunInfo) -> dict[str, float]
     return metrics
 
 
-def evaluate_untrained(
-    trainer: L.Trainer,
-    model: Classifier,
-    datamodule: SportsDataModule,
-    splits: list[str],
-    output_dir: Path,
-) -> None:
-    """A baseline that is not trained (``train: false``): evaluate it on ``splits`` and record
-    the figures as the row of epoch -1 ("before training") of ``metrics.csv``, where reports
-    read train and validation figures."""
-    row: dict[str, float] = {"epoch": -1, "step": 0}
-    for split in splits:
-        row.update(evaluate_split(trainer, model, datamodule, split))
-    if trainer.is_global_zero:
-        pd.DataFrame([row]).to_csv(output_dir / "metrics.csv", index=False)
-
-
 @hydra_entry_point("train")
 def hydra_main(cfg: DictConfig) -> float | None:
-    if in_multirun():
-        # One job's failure must not end the sweep: it is recorded in the job's
-        # run_info.json (and log), the sweep goes on and ends with a summary and status 1
-        # (sports_rec.utils.hydra_callbacks.SweepSummary). A failed job returns None, which
-        # the Optuna sweeper records as a failed trial before going on (a NaN would end the
-        # study: Optuna 2.x refuses to be told NaN).
-        try:
-            metrics = train(cfg)
-        except Exception as error:
-            if unwrap_user_error(error) is None:
-                log.exception("Job failed")
-            return None
-        value = optimized_value(metrics, cfg.get("optimized_metric"))
-        if value is not None and math.isnan(value):
-            log.warning(
-                "%s is NaN: the sweeper records this trial as failed", cfg.get("optimized_metric")
-            )
-            return None
-        return value
+    if in_multirun():  # a failed job is recorded and returns None; the sweep goes on
+        return sweep_job_value(train, cfg)
     with exit_on_user_error():
         metrics = train(cfg)
     return optimized_value(metrics, cfg.get("optimized_metric"))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from omegaconf import OmegaConf
 
 from sports_rec.utils.atomic import write_text_atomic
 from sports_rec.utils.logging import global_rank
@@ -31,6 +32,14 @@ def _now() -> str:
 
 class RunInfo:
     """The run record of one run folder; :meth:`update` rewrites the file atomically."""
+
+    @classmethod
+    def for_job(cls, output_dir: Path, cfg: Any, recipe: str | None) -> RunInfo:
+        """The record of a training job: its recipe, dataset and net named from ``cfg``."""
+        net = OmegaConf.select(cfg, "model.net", default=None) or {}
+        name = net.get("name") or str(net.get("_target_", "?")).split(".")[-1]
+        dataset = OmegaConf.select(cfg, "data.name", default=None)
+        return cls(output_dir, recipe=recipe, dataset=dataset, model=name)
 
     def __init__(self, output_dir: str | Path, **fields: Any) -> None:
         self.path = Path(output_dir) / FILE_NAME

@@ -7,11 +7,13 @@ A sweep is many runs: one bad job must cost that job, never the sweep or its rec
 * :func:`record_study_without_result` - an Optuna study in which no trial completed
   writes an ``optimization_results.yaml`` saying so.
 * :func:`warn_fixed_searched_keys` - a fixed override of a key the search space covers.
+* :func:`sweep_job_value` - one job of a sweep: its failure is recorded, not raised.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,9 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from sports_rec.utils.config_checks import optimized_value
 from sports_rec.utils.logging import get_logger
+from sports_rec.utils.run import unwrap_user_error
 
 log = get_logger(__name__)
 
@@ -101,3 +105,29 @@ def warn_fixed_searched_keys(params: DictConfig | Mapping | None, arguments: Ite
             key,
             key,
         )
+
+
+def sweep_job_value(
+    task: Callable[[DictConfig], dict[str, float]], cfg: DictConfig
+) -> float | None:
+    """Run one job of a sweep and return its ``optimized_metric`` (None when it failed).
+
+    One job's failure must not end the sweep: it is recorded in the job's ``run_info.json``
+    (and log), the sweep goes on and ends with a summary and status 1
+    (:class:`sports_rec.utils.hydra_callbacks.SweepSummary`). A failed job returns None,
+    which the Optuna sweeper records as a failed trial before going on (a NaN would end the
+    study: Optuna 2.x refuses to be told NaN).
+    """
+    try:
+        metrics = task(cfg)
+    except Exception as error:
+        if unwrap_user_error(error) is None:
+            log.exception("Job failed")
+        return None
+    value = optimized_value(metrics, cfg.get("optimized_metric"))
+    if value is not None and math.isnan(value):
+        log.warning(
+            "%s is NaN: the sweeper records this trial as failed", cfg.get("optimized_metric")
+        )
+        return None
+    return value
