@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from omegaconf import DictConfig
 from torchvision import tv_tensors
@@ -14,7 +15,7 @@ from torchvision import tv_tensors
 from sports_rec.data.clips import read_frame_labels
 from sports_rec.data.datasets import apply_transform
 from sports_rec.data.formats.exercise_video import ExerciseVideoLayout
-from sports_rec.data.io.video_io import probe_video, read_frames
+from sports_rec.data.io.video_io import VideoInfo, probe_video, read_frames
 from sports_rec.errors import ConfigError
 from sports_rec.explaining.attribution import attribute
 from sports_rec.explaining.panels import class_list, display_stats, slug, to_rgb
@@ -31,24 +32,8 @@ def explain_long_sample(cfg: DictConfig, model: Classifier, dataset: Any, method
     covering it, the clips and numbers of ``predict``'s timeline with the same ``stride``
     (written beside the videos as ``frame_probs.csv``, the format of the timeline's)."""
     options = cfg.long_sample
-    videos = dataset.videos
-    wanted = options.get("video")
-    if wanted:
-        match = videos[
-            (videos["path"] == str(wanted))
-            | (videos["path"].map(lambda p: Path(p).stem) == str(wanted))
-        ]
-        if match.empty:
-            stems = [Path(p).stem for p in videos["path"]]
-            raise ConfigError(
-                f"long_sample.video={wanted!r} is not a video of this split; its videos are "
-                f"{class_list(stems, limit=30)}"
-            )
-        row = match.iloc[0]
-    else:
-        row = videos.iloc[0]
-    metadata = CheckpointMetadata.of(model)
-    data_cfg = metadata.data
+    row = chosen_video(dataset.videos, options.get("video"))
+    data_cfg = CheckpointMetadata.of(model).data
     clip_len = int(data_cfg["dataset"]["clip_len"])
     stride = max(1, int(options.stride))
     info = probe_video(row["path"])
@@ -59,13 +44,6 @@ def explain_long_sample(cfg: DictConfig, model: Classifier, dataset: Any, method
             f"long_sample: frames {start}-{end} of '{row['path']}' ({info.num_frames} frames) "
             f"hold less than one clip ({clip_len}); lower long_sample.start_frame"
         )
-    prepare = frame_preparation(
-        data_cfg,
-        info,
-        Path(row["path"]),
-        masks=row.get("mask_dir") if data_cfg["dataset"].get("use_masks") else None,
-        poses=row.get("pose_path") if data_cfg["dataset"].get("skeleton_attention") else None,
-    )
     # The clips predict's timeline scores the whole video with (clip_starts), those that
     # touch the stretch: each frame's bar is the mean of its clips, as in frame_probs.csv.
     starts = [
@@ -73,15 +51,85 @@ def explain_long_sample(cfg: DictConfig, model: Classifier, dataset: Any, method
         for s in clip_starts(info.num_frames, clip_len, stride)
         if s < end and s + clip_len > start
     ]
+    first = starts[0]
+    probs, maps, rgb = explained_clips(cfg, model, dataset.transform, row, info, starts, method)
+    span = slice(start - first, end - first)
+    probs, maps, rgb = probs[span], maps[span], rgb[span]
+    names = list(model.class_names)
+    folder = (
+        Path(cfg.paths.output_dir) / "explanations" / f"long_{slug(Path(row['path']).stem)}_{start}"
+    )
+    write_clip_videos(
+        folder,
+        rgb,
+        maps,
+        probs,
+        names,
+        true_labels(row["label_path"], data_cfg, start, end),
+        {
+            "video": row["path"],
+            "start_frame": start,
+            "frames": end - start,
+            "clip_len": clip_len,
+            "stride": stride,
+            "clips": len(starts),
+            "method": method,
+            "explained": "each clip's predicted class",
+            "checkpoint": cfg.ckpt_path,
+        },
+        fps=float(cfg.fps),
+        alpha=float(cfg.alpha),
+    )
+    frame_table(probs, info.fps, names, first=start).to_csv(folder / "frame_probs.csv", index=False)
+    return folder
+
+
+def chosen_video(videos: pd.DataFrame, wanted: str | None) -> pd.Series:
+    """The split's video named ``wanted`` (path or file stem), or its first one."""
+    if not wanted:
+        return videos.iloc[0]
+    match = videos[
+        (videos["path"] == str(wanted))
+        | (videos["path"].map(lambda p: Path(p).stem) == str(wanted))
+    ]
+    if match.empty:
+        stems = [Path(p).stem for p in videos["path"]]
+        raise ConfigError(
+            f"long_sample.video={wanted!r} is not a video of this split; its videos are "
+            f"{class_list(stems, limit=30)}"
+        )
+    return match.iloc[0]
+
+
+def explained_clips(
+    cfg: DictConfig,
+    model: Classifier,
+    transform: Any,
+    row: pd.Series,
+    info: VideoInfo,
+    starts: list[int],
+    method: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every clip of ``starts`` scored and explained, over the frames they span (from
+    ``starts[0]``): per frame the mean probabilities of its clips, and the map and display
+    frame of the clip that starts at or before it."""
+    metadata = CheckpointMetadata.of(model)
+    data_cfg = metadata.data
+    clip_len = int(data_cfg["dataset"]["clip_len"])
+    prepare = frame_preparation(
+        data_cfg,
+        info,
+        Path(row["path"]),
+        masks=row.get("mask_dir") if data_cfg["dataset"].get("use_masks") else None,
+        poses=row.get("pose_path") if data_cfg["dataset"].get("skeleton_attention") else None,
+    )
     first, last = starts[0], starts[-1] + clip_len
     raw = read_frames(row["path"], range(first, last), data_cfg["dataset"].get("backend", "decord"))
     prepared = prepare(raw, first)
-    transform = dataset.transform
-    names = list(model.class_names)
     maps = np.zeros((last - first, prepare.size, prepare.size), np.float32)
-    table = FrameProbabilities(len(names), last - first)
-    mean, std = display_stats(metadata.eval_transform, metadata.channels)
     rgb = np.zeros((last - first, prepare.size, prepare.size, 3), np.uint8)
+    table = FrameProbabilities(len(model.class_names), last - first)
+    mean, std = display_stats(metadata.eval_transform, metadata.channels)
     for clip_start in starts:
         offset = clip_start - first
         clip = prepared[offset : offset + clip_len]
@@ -103,36 +151,14 @@ def explain_long_sample(cfg: DictConfig, model: Classifier, dataset: Any, method
         # The map and frames a clip shows: from its start on, until a later clip starts.
         maps[offset : offset + clip_len] = result.maps[0]
         rgb[offset : offset + clip_len] = to_rgb(tensor[0], mean, std)
-    span = slice(start - first, end - first)
-    probs, maps, rgb = table.mean()[span], maps[span], rgb[span]
-    layout_cfg = dict(data_cfg.get("layout") or {})
-    labels = read_frame_labels(row["label_path"], ExerciseVideoLayout.from_options(**layout_cfg))
+    return table.mean(), maps, rgb
+
+
+def true_labels(label_path: str, data_cfg: dict[str, Any], start: int, end: int) -> np.ndarray:
+    """The labelled class of frames ``start..end`` (-1 past the label file's end)."""
+    layout = ExerciseVideoLayout.from_options(**dict(data_cfg.get("layout") or {}))
+    labels = read_frame_labels(label_path, layout)
     true = np.full(end - start, -1)
     known = labels[start:end]
     true[: len(known)] = known
-    folder = (
-        Path(cfg.paths.output_dir) / "explanations" / f"long_{slug(Path(row['path']).stem)}_{start}"
-    )
-    write_clip_videos(
-        folder,
-        rgb,
-        maps,
-        probs,
-        names,
-        true,
-        {
-            "video": row["path"],
-            "start_frame": start,
-            "frames": end - start,
-            "clip_len": clip_len,
-            "stride": stride,
-            "clips": len(starts),
-            "method": method,
-            "explained": "each clip's predicted class",
-            "checkpoint": cfg.ckpt_path,
-        },
-        fps=float(cfg.fps),
-        alpha=float(cfg.alpha),
-    )
-    frame_table(probs, info.fps, names, first=start).to_csv(folder / "frame_probs.csv", index=False)
-    return folder
+    return true
