@@ -152,6 +152,19 @@ def test_missing_mediapipe_names_what_to_install(monkeypatch: pytest.MonkeyPatch
 
 
 def test_protobuf_7_is_refused_with_the_pin(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a stand-in mediapipe, so this runs where the real one is absent too
+    parent = None
+    for name in (
+        "mediapipe",
+        "mediapipe.python",
+        "mediapipe.python.solutions",
+        "mediapipe.python.solutions.pose",
+    ):
+        module = types.ModuleType(name)
+        if parent is not None:
+            setattr(parent, name.rsplit(".", 1)[1], module)
+        monkeypatch.setitem(sys.modules, name, module)
+        parent = module
     monkeypatch.setattr(mediapipe_backend, "_protobuf_major", lambda: 7)
     with pytest.raises(PoseBackendUnavailable, match=r"protobuf>=4\.25\.3,<7"):
         create_estimator("mediapipe")

@@ -56,27 +56,27 @@ def _add_get_prototype() -> None:
 
 
 def import_pose_solution() -> ModuleType:
-    """``mediapipe.solutions.pose``, or :class:`PoseBackendUnavailable` naming the fix."""
+    """``mediapipe.solutions.pose``, or :class:`PoseBackendUnavailable` naming the fix.
+
+    A missing mediapipe is reported before a wrong protobuf: where mediapipe has no wheel
+    (Python 3.13) protobuf 7 is expected, and the fix is the Python version, not protobuf.
+    """
     try:
-        major = _protobuf_major()
-    except ImportError as err:  # protobuf is a dependency of mediapipe itself
-        raise PoseBackendUnavailable(
-            f"The pose backend 'mediapipe' needs protobuf ({err}). {INSTALL_HINT}"
-        ) from err
-    if major >= 7:
-        raise PoseBackendUnavailable(
-            f"The pose backend 'mediapipe' (0.10.21) does not run with protobuf {major}.x "
-            "(protobuf 7 dropped FieldDescriptor.label, which it uses): "
-            '`pip install "protobuf>=4.25.3,<7"`. ' + INSTALL_HINT
-        )
-    _add_get_prototype()
-    try:
+        _add_get_prototype()
         import mediapipe.python.solutions.pose as pose_solution
     except ImportError as err:
         raise PoseBackendUnavailable(
             f"The pose backend 'mediapipe' needs mediapipe 0.10.21, which cannot be "
             f"imported ({err}). {INSTALL_HINT}"
         ) from err
+    # mediapipe imports with protobuf 7 but fails when a graph is built: refuse it here.
+    major = _protobuf_major()
+    if major >= 7:
+        raise PoseBackendUnavailable(
+            f"The pose backend 'mediapipe' (0.10.21) does not run with protobuf {major}.x "
+            "(protobuf 7 dropped FieldDescriptor.label, which it uses): "
+            '`pip install "protobuf>=4.25.3,<7"`. ' + INSTALL_HINT
+        )
     return pose_solution
 
 
