@@ -57,6 +57,18 @@ def _auto_precision(accelerator: str = "auto") -> str:
     return "32-true"
 
 
+IMAGE_DATASETS = {
+    False: "sports_rec.data.datasets.ImageDataset",
+    True: "sports_rec.data.datasets.KeypointImageDataset",
+}
+
+
+def _image_dataset_class(keypoints: object) -> str:
+    """The image dataset class for ``data.dataset.keypoints``: images + keypoints when they
+    are estimated (``estimate`` or a mapping), images alone when null."""
+    return IMAGE_DATASETS[keypoints not in (None, "", "null")]
+
+
 def register_resolvers() -> None:
     """Register the resolvers once; safe to call repeatedly."""
     resolvers = {
@@ -65,6 +77,7 @@ def register_resolvers() -> None:
         "wandb_offline": (_wandb_offline, False),
         "mixed_precision": (_mixed_precision, False),
         "auto_precision": (_auto_precision, False),
+        "image_dataset_class": (_image_dataset_class, False),
     }
     for name, (fn, use_cache) in resolvers.items():
         if not OmegaConf.has_resolver(name):

@@ -21,6 +21,7 @@ augmentation is reproducible per draw whatever the worker count or a restart.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -83,6 +84,8 @@ class ImageDataset(Dataset):
         max_side: shorter-side cap applied while decoding (default ``2 * image_size``).
         checked: whether the files were decoded once at start-up (``data.check_images``);
             decides what an unreadable file's message advises.
+        keypoints: must be null here; ``estimate`` makes the image config choose
+            :class:`KeypointImageDataset` (``${image_dataset_class:...}``).
         cache: keep every decoded image in ``cache_dir`` (``data.dataset.cache``; see
             :mod:`sports_rec.data.io.image_cache`).
         cache_dir: the cache folder (``data.dataset.cache_dir``).
@@ -105,7 +108,13 @@ class ImageDataset(Dataset):
         cache: bool = False,
         cache_dir: str | None = None,
         crop_pct: float | None = None,
+        keypoints: None = None,
     ) -> None:
+        if keypoints is not None:  # the config's resolver picks the keypoint class for it
+            raise ConfigError(
+                "ImageDataset yields images only; data.dataset.keypoints needs "
+                "data.dataset._target_=sports_rec.data.datasets.KeypointImageDataset"
+            )
         self.frame = frame.reset_index(drop=True)
         self.paths = self.frame["path"].tolist()
         self._labels = self.frame["label"].astype(int).tolist()
@@ -188,16 +197,21 @@ class KeypointImageDataset(ImageDataset):
         checked: bool = True,
         encoding: str = "pixels",
         visibility: bool = True,
+        keypoints: str | dict[str, Any] | None = None,
         **image_options: Any,
     ) -> None:
         if encoding not in KEYPOINT_ENCODINGS:
             raise ConfigError(
                 f"data.dataset.encoding must be one of {KEYPOINT_ENCODINGS}, got {encoding!r}"
             )
+        self.notes: list[str] = []
+        if keypoints is not None:
+            frame = self._with_estimated_keypoints(frame, keypoints, image_options)
         if "keypoints" not in frame.columns:
             raise ConfigError(
                 "KeypointImageDataset needs a 'keypoints' column; this dataset's reader has "
-                "none (use data.dataset._target_=sports_rec.data.datasets.ImageDataset)"
+                "none. Estimate them from the images with data.dataset.keypoints=estimate, or "
+                "use data.dataset._target_=sports_rec.data.datasets.ImageDataset"
             )
         super().__init__(frame, transform, train, checked=checked, **image_options)
         self.keypoints = [
@@ -207,6 +221,32 @@ class KeypointImageDataset(ImageDataset):
         self.encoding = encoding
         self.visibility = bool(visibility)
         self.vector_size = keypoint_vector_size(self.visibility)
+
+    def _with_estimated_keypoints(
+        self, frame: pd.DataFrame, keypoints: str | dict[str, Any], image_options: dict[str, Any]
+    ) -> pd.DataFrame:
+        """``frame`` with a ``keypoints`` column estimated from its images (cached by file
+        content, :mod:`sports_rec.pose_estimation.keypoint_cache`); rows without a person
+        get zeros or are dropped, as ``no_person`` says, and are counted in ``notes``."""
+        from sports_rec.pose_estimation.keypoint_cache import EstimateOptions, KeypointCache
+
+        image_cache = image_options.get("cache_dir")
+        default_cache = str(Path(image_cache).parent / "poses") if image_cache else None
+        options = EstimateOptions.parse(keypoints, default_cache)
+        found = KeypointCache(options).keypoints(list(frame["path"]))
+        missing = [i for i, k in enumerate(found) if k is None]
+        zeros = np.zeros((17, 3), np.float32)
+        frame = frame.assign(keypoints=[zeros if k is None else k for k in found])
+        if missing:
+            action = "dropped" if options.no_person == "skip" else "given all-zero keypoints"
+            self.notes.append(
+                f"{len(missing)} of {len(frame)} images: no person found by {options.backend}, "
+                f"{action} (data.dataset.keypoints.no_person={options.no_person}); e.g. "
+                + ", ".join(Path(frame["path"].iloc[i]).name for i in missing[:3])
+            )
+            if options.no_person == "skip":
+                frame = frame.drop(index=frame.index[missing])
+        return frame
 
     def _placed(
         self, index: int, sx: float = 1.0, sy: float = 1.0
