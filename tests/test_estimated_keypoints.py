@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from sports_rec.errors import ConfigError
@@ -19,7 +20,7 @@ from sports_rec.pose_estimation.keypoint_cache import (
     KeypointCache,
     coco_keypoints,
 )
-from tests.conftest import shared_sample
+from tests.conftest import run_cli, shared_sample
 
 needs_mediapipe = pytest.mark.skipif(
     importlib.util.find_spec("mediapipe") is None,
@@ -105,3 +106,39 @@ def test_a_fusion_net_trains_on_an_image_folder_with_estimated_keypoints(
     cache = Path(cfg.paths.cache_dir) / "poses"
     assert list(cache.rglob("*.json")), "the estimates are cached beside the image cache"
     json.loads(next(cache.rglob("*.json")).read_text())
+
+    # predict: the checkpoint given plain photos estimates their keypoints the same way
+    test = shared_sample("sports100_sample") / "test"
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for sport in SPORTS[:3]:
+        shutil.copy(sorted((test / sport).glob("*.jpg"))[0], photos / f"{sport}.jpg")
+    out = tmp_path / "predictions.csv"
+    run_cli(
+        "sports_rec.predict",
+        f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
+        f"input={photos}",
+        f"output={out}",
+        cwd=tmp_path,
+    )
+    table = pd.read_csv(out)
+    assert len(table) == 3 and (table["error"].fillna("") == "").all()
+    assert table["keypoints_from"].str.startswith("estimated (mediapipe)").all()
+    assert (~table["keypoints_from"].str.contains("no person")).sum() >= 2
+
+
+def test_photos_or_an_annotation_table(tmp_path: Path) -> None:
+    from sports_rec.modalities.keypoint_image import given_photos
+
+    column = {"dataset": {"keypoints": None}}
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "a.jpg").write_bytes(b"")
+    (tmp_path / "table").mkdir()
+    (tmp_path / "table" / "annotations.json").write_text("{}")
+    assert given_photos(str(tmp_path / "photos"), column)
+    assert given_photos(str(tmp_path / "photos" / "a.jpg"), column)
+    assert given_photos(str(tmp_path / "photos" / "*.jpg"), column)
+    assert not given_photos(str(tmp_path / "table"), column)
+    assert not given_photos(str(tmp_path / "table" / "annotations.json"), column)
+    estimated = {"dataset": {"keypoints": "estimate"}}  # trained on estimated keypoints
+    assert given_photos(str(tmp_path / "table"), estimated)

@@ -155,7 +155,16 @@ class KeypointCache:
         self.misses += 1
         found = self._estimate(path)
         if entry is not None:
-            write_text_atomic(entry, json.dumps(None if found is None else found.tolist()))
+            try:
+                write_text_atomic(entry, json.dumps(None if found is None else found.tolist()))
+            except OSError as error:  # e.g. a checkpoint's cache path from another machine
+                log.warning(
+                    "Cannot write the keypoint cache in %s (%s): estimating without it; set "
+                    "data.dataset.keypoints.cache_dir to a writable folder",
+                    self.folder,
+                    error.strerror or error,
+                )
+                self.folder = None
         return found
 
     def _estimate(self, path: str | Path) -> np.ndarray | None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from hydra.utils import instantiate
 from torch.utils.data import DataLoader
@@ -44,6 +45,39 @@ def read_input_table(spec: str | Path, data_cfg: dict[str, Any]) -> pd.DataFrame
     return frame
 
 
+def estimated_photo_table(
+    photos: list[Path], data_cfg: dict[str, Any]
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Plain photos as samples of a keypoint net: each photo's keypoints estimated by the
+    pose backend (:mod:`sports_rec.pose_estimation.keypoint_cache`; the checkpoint's own
+    estimate settings if it was trained on estimated keypoints), in a ``keypoints_from``
+    column saying by which backend, or that no person was found (all-zero keypoints, as
+    training's ``no_person=zeros``). Returns the table and the dataset config to read it."""
+    from sports_rec.pose_estimation.keypoint_cache import EstimateOptions, KeypointCache
+
+    dataset = dict(data_cfg["dataset"])
+    stored = dataset.pop("keypoints", None)
+    image_cache = dataset.get("cache_dir")
+    default_cache = str(Path(image_cache).parent / "poses") if image_cache else None
+    options = EstimateOptions.parse(stored or "estimate", default_cache)
+    found = KeypointCache(options).keypoints(photos)
+    zeros = np.zeros((17, 3), np.float32)
+    frame = pd.DataFrame(
+        {
+            "path": [str(p) for p in photos],
+            "label": 0,
+            "keypoints": [zeros if k is None else k for k in found],
+            "keypoints_from": [
+                f"estimated ({options.backend})"
+                if k is not None
+                else f"estimated ({options.backend}): no person found, zeros"
+                for k in found
+            ],
+        }
+    )
+    return frame, {**data_cfg, "dataset": dataset}
+
+
 def predict_table(
     frame: pd.DataFrame,
     model: Classifier,
@@ -59,7 +93,7 @@ def predict_table(
     skipped = dataset_class(make).check_files(frame)
     usable = frame[~frame["path"].isin(skipped)].reset_index(drop=True)
     k = max(1, min(int(top_k), len(model.class_names)))
-    ids = [c for c in ("image_id", "annotation_id") if c in frame.columns]
+    ids = [c for c in ("image_id", "annotation_id", "keypoints_from") if c in frame.columns]
     rows = [
         {"path": record["path"], "error": skipped[record["path"]], **{c: record[c] for c in ids}}
         for record in frame.to_dict("records")
