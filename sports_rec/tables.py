@@ -38,6 +38,8 @@ import yaml
 
 from sports_rec.data.catalog import dataset_entry
 from sports_rec.errors import SportsRecError
+from sports_rec.pose_estimation import INSTALL_HINT
+from sports_rec.pose_estimation.registry import DEFAULT_BACKEND, backend_installed
 
 PROJECT_ROOT = Path.cwd()
 
@@ -117,7 +119,8 @@ STUDIES: dict[str, Study] = {
         seed="000",
         dataset="sports100",
         published="experiments/sports100_000/published.csv",
-        sweeps=((f"experiment={SPORTS100}",),),
+        # then, beyond the study, ResNet50 fused with estimated keypoints (study 003's idea)
+        sweeps=((f"experiment={SPORTS100}",), ("experiment=sports100/resnet50_kp",)),
         smoke=(*TINY, "model.net.pretrained=false", "data.image_size=32"),
         smoke_layout={"classes": 4, "per_class": 16, "eval_per_class": 4, "size": 32},
     ),
@@ -213,14 +216,26 @@ STUDIES: dict[str, Study] = {
         dataset="workout",
         published="experiments/workout_002/published.csv",
         # per-model input sizes (LeNet 200, AlexNet 224), then AlexNet at LeNet's 200 px
+        # then, beyond the study, a ResNet-18 fused with estimated keypoints
         sweeps=(
             ("experiment=workout/lenet,workout/alexnet",),
             ("experiment=workout/alexnet", "data.image_size=200"),
+            ("experiment=workout/resnet_kp",),
         ),
         smoke=(*TINY, "data.image_size=72"),
+        smoke_sweeps=(
+            ("experiment=workout/lenet,workout/alexnet",),
+            ("experiment=workout/alexnet", "data.image_size=200"),
+            ("experiment=workout/resnet_kp", "model.net.pretrained=false"),
+        ),
         smoke_layout={"classes": 4, "per_class": 24, "eval_per_class": 1, "size": 48},
     ),
 }
+
+
+def needs_pose_backend(overrides: tuple[str, ...]) -> bool:
+    """Whether a sweep runs recipes that estimate keypoints (``*_kp``: beyond the studies)."""
+    return any(o.startswith("experiment=") and "_kp" in o for o in overrides)
 
 
 class TableError(SportsRecError):
@@ -344,6 +359,12 @@ def run(
     status = 0
     sweeps = []
     for number, overrides in enumerate(study.sweeps_for(smoke)):
+        if needs_pose_backend(overrides) and not backend_installed(DEFAULT_BACKEND):
+            print(
+                f"\nnote: sweep {number} ({' '.join(overrides)}) skipped: its recipes estimate "
+                f"keypoints with {DEFAULT_BACKEND}, which is not installed. {INSTALL_HINT}"
+            )
+            continue
         sweep = folder / f"sweep{number}"
         command = [
             sys.executable, "-m", "sports_rec.train", "-m", *overrides, f"data.root={root}",

@@ -13,11 +13,13 @@ import pytest
 import torch
 import yaml
 
+from sports_rec.pose_estimation.registry import backend_installed
 from sports_rec.reporting.across_runs.published import read_published
 from sports_rec.tables import STUDIES
 from tests.conftest import PROJECT_ROOT, expect_user_error, run_cli
 
 pytestmark = pytest.mark.slow
+POSE_INSTALLED = backend_installed("mediapipe")
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +58,11 @@ def test_smoke_table_has_a_row_per_job_beside_the_published_numbers(
     # reading; infiniteform: the 7 models, then model 4 in each other reading (gamma 0.01,
     # the fc as "final layer", both; the full table runs models 1-6 / 2, 4-6 there: 21
     # jobs); exercise video: 5 C3D recipes (+ 1 evaluation)
+    # + beyond the studies, with the pose extra: sports100's and workout's keypoint recipes
+    kp = int(POSE_INSTALLED)
     expected_jobs = {
-        "sports100": 5, "sports_balls": 4, "workout": 3, "infiniteform": 10, "exercise_video": 5
+        "sports100": 5 + kp, "sports_balls": 4, "workout": 3 + kp, "infiniteform": 10,
+        "exercise_video": 5,
     }[study]  # fmt: skip
     assert len(jobs(tables[study])) == expected_jobs
     assert len(table) == expected_jobs + len(STUDIES[study].evaluations)
@@ -74,9 +79,11 @@ def test_sports100_recipes(tables: dict[str, Path]) -> None:
     assert set(found) == {
         f"sweep0 experiment=sports100/{m}"
         for m in ("resnet50", "mobilenetv2", "convnext_tiny", "convnext_tiny_v1", "vit")
-    }
+    } | ({"sweep1 experiment=sports100/resnet50_kp"} if POSE_INSTALLED else set())
     names = {}
     for recipe, job in found.items():
+        if recipe.endswith("_kp"):  # beyond the study: test_keypoint_recipes_beyond_the_studies
+            continue
         h = hparams(job)
         names[recipe] = h["net"]["name"]
         assert h["net"]["head"] == [256] and h["net"]["head_dropout"] == 0.2
@@ -125,7 +132,7 @@ def test_workout_recipes_rebalance_before_the_random_split(tables: dict[str, Pat
         "sweep0 experiment=workout/lenet",
         "sweep0 experiment=workout/alexnet",
         "sweep1 experiment=workout/alexnet",
-    }
+    } | ({"sweep2 experiment=workout/resnet_kp"} if POSE_INSTALLED else set())
     for job in found.values():
         line = next(
             row
@@ -143,6 +150,28 @@ def test_workout_recipes_rebalance_before_the_random_split(tables: dict[str, Pat
         assert json.loads((job / "test_metrics.json").read_text())["ckpt_path"].endswith(
             "last.ckpt"
         )
+
+
+@pytest.mark.skipif(not POSE_INSTALLED, reason="the keypoint recipes need the pose extra")
+def test_keypoint_recipes_beyond_the_studies(tables: dict[str, Path]) -> None:
+    """sports100/resnet50_kp and workout/resnet_kp: the study's data, a net fused with
+    keypoints estimated from every image (study 003's idea), marked beyond the study."""
+    kp = {
+        key: job
+        for study in ("sports100", "workout")
+        for key, job in jobs(tables[study]).items()
+        if key.endswith("_kp")
+    }
+    assert len(kp) == 2
+    for job in kp.values():
+        h = hparams(job)
+        spec = {entry["name"]: entry["shape"] for entry in h["metadata"]["input_spec"]}
+        assert spec["keypoints"] == [51]
+        assert h["metadata"]["data"]["dataset"]["keypoints"] == "estimate"
+        assert h["net"]["extra_inputs"] == ["keypoints"]
+        config = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())
+        assert "beyond_study" in config["tags"]
+        assert json.loads((job / "run_info.json").read_text())["status"] == "completed"
 
 
 def test_infiniteform_recipes_are_the_studys_seven_models(tables: dict[str, Path]) -> None:

@@ -7,6 +7,7 @@ others' libraries, and an unknown name or option is refused with the accepted on
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 from typing import Any
 
@@ -24,6 +25,16 @@ _BACKENDS: dict[str, tuple[str, str]] = {
 def available_backends() -> tuple[str, ...]:
     """Names ``create_estimator`` accepts (installed or not)."""
     return tuple(_BACKENDS)
+
+
+#: The library each backend imports (checked without importing it).
+_LIBRARIES = {"mediapipe": "mediapipe", "yolo": "ultralytics"}
+
+
+def backend_installed(backend: str) -> bool:
+    """Whether ``backend``'s library is installed (found, not imported: mediapipe takes ~1 s)."""
+    library = _LIBRARIES.get(backend)
+    return library is not None and importlib.util.find_spec(library) is not None
 
 
 def backend_class(backend: str) -> type[PoseEstimator]:

@@ -33,11 +33,20 @@ class DataReport:
         self.output_dir = Path(output_dir)
 
     def datasets(self, datamodule: SportsDataModule) -> None:
-        """What the datasets made of the splits, for datasets that cut rows into several
-        samples (a video's clips): ``<unit>s.csv`` with every sample, and their counts per
-        split and class (plus e.g. downsampling) appended to ``data_report.txt``."""
+        """What the datasets made of the splits: each dataset's ``notes`` (e.g. images in
+        which no person was found) appended to ``data_report.txt``; for datasets that cut
+        rows into several samples (a video's clips) also ``<unit>s.csv`` with every sample
+        and their counts per split and class (plus e.g. downsampling)."""
         tables = {s: getattr(d, "table", None) for s, d in datamodule.datasets.items()}
         if any(t is None for t in tables.values()):
+            notes = [
+                f"{split}: {note}"
+                for split, dataset in datamodule.datasets.items()
+                for note in getattr(dataset, "notes", [])
+            ]
+            if notes:
+                with (self.output_dir / "data_report.txt").open("a") as report:
+                    report.write("\n".join(notes) + "\n")
             return
         out = self.output_dir
         unit = getattr(datamodule.datasets["train"], "unit", "sample")
