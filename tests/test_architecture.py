@@ -14,7 +14,7 @@ from tests.conftest import PROJECT_ROOT
 PACKAGE = PROJECT_ROOT / "sports_rec"
 ENTRY_POINTS = (
     "train", "evaluate", "predict", "explain", "export", "report", "tables", "dashboard",
-    "download", "convert_checkpoint",
+    "download", "convert_checkpoint", "pose",
 )  # fmt: skip
 
 

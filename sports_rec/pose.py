@@ -1,0 +1,540 @@
+"""Poses and person masks for any photos or videos: ``python -m sports_rec.pose input=... ``.
+
+``input`` is an image or video file, a folder (searched recursively) or a glob pattern
+(``**`` recurses). Files are told apart by suffix; both kinds may be given at once:
+
+* **Images** become an InfiniteForm-style dataset in ``output`` (``annotations.json`` and
+  ``images/<id>.rgb.png``) that ``data=infiniteform data.root=<output>`` trains on: one
+  annotation per person with 17 COCO keypoints, box and area, its class (``pose_category``)
+  the image's folder (``unknown`` for images directly in the input folder, or
+  ``category=NAME`` for all). Rules and field meanings:
+  :mod:`sports_rec.pose_estimation.writers`.
+* **Videos** get the exercise-video layout's files in ``output``:
+  ``dataset/skeleton/yolo_pose_csv/<subject>.csv`` and ``dataset/mask/<subject>/<frame>.png``
+  (``subject`` = the video's name without ``.mp4``), so ``input=<root>/dataset/anon
+  output=<root>`` completes a video set that lacks poses or masks in place. Frames are
+  streamed (memory does not grow with the video) through the backend's video mode.
+
+Existing files are never replaced unless ``overwrite=true``: a dataset already in
+``output`` stops the image part with a message; a video's existing pose CSV and mask files
+are kept (and counted), and a video whose files are all there is skipped without decoding.
+``overlay=true`` also draws every result (``overlays/<input path>.jpg``, ``<subject>.mp4``).
+
+Into the run folder: ``poses.csv`` (one row per image: its most confident person, or its
+error), ``videos.csv`` (one row per video), ``summary.json``; the summary is printed too.
+A file that cannot be decoded is a row with its error, not a stop. Without the backend's
+library the command names what to install and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import itertools
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+from PIL import Image
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+import sports_rec  # noqa: F401  (registers the config resolvers)
+from sports_rec.data.formats.exercise_video_layout import ExerciseVideoLayout
+from sports_rec.data.index import IMAGE_EXTENSIONS
+from sports_rec.data.io.image_io import ImageDecodeError, load_image
+from sports_rec.data.io.video_io import VideoDecodeError, VideoWriter, iter_frames, probe_video
+from sports_rec.errors import ConfigError, SportsRecError
+from sports_rec.pose_estimation import PoseEstimator, create_estimator
+from sports_rec.pose_estimation.drawing import draw_people
+from sports_rec.pose_estimation.writers import (
+    ANNOTATIONS_FILE,
+    IMAGES_DIR,
+    NO_PERSON_POLICIES,
+    UNKNOWN_CATEGORY,
+    CocoPoseWriter,
+    VideoPoseWriter,
+    missing_masks,
+    pose_table_columns,
+    pose_table_row,
+)
+from sports_rec.utils.atomic import atomic_write, write_text_atomic
+from sports_rec.utils.cli import hydra_entry_point
+from sports_rec.utils.logging import get_logger
+from sports_rec.utils.run import exit_on_user_error, task_wrapper
+
+log = get_logger(__name__)
+
+GLOB_CHARS = frozenset("*?[")
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})
+VIDEO_COLUMNS = (
+    "path", "subject", "frames", "frames_with_person", "persons", "pose_csv", "masks_written",
+    "masks_kept", "overlay", "seconds", "error",
+)  # fmt: skip
+FRAME_CHUNK = 16  # frames decoded at a time: memory stays at a few frames per video
+
+
+class PoseInputError(SportsRecError, FileNotFoundError):
+    """``input`` names no image or video."""
+
+
+class PoseOutputExists(SportsRecError, FileExistsError):
+    """``output`` already holds what this run would write, and ``overwrite`` is false."""
+
+
+@dataclass
+class Media:
+    """What ``input`` named: images and videos (sorted), other files counted, and the folder
+    paths are taken relative to (the input folder, or where a pattern starts)."""
+
+    images: list[Path] = field(default_factory=list)
+    videos: list[Path] = field(default_factory=list)
+    others: int = 0
+    base: Path = Path(".")
+
+
+def _visible_files(folder: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+
+
+def _glob_base(text: str) -> Path:
+    """The folder a pattern starts from: its parts before the first with a glob character."""
+    parts = Path(text).expanduser().parts
+    fixed = list(itertools.takewhile(lambda part: not GLOB_CHARS & set(part), parts))
+    return Path(*fixed) if fixed else Path(".")
+
+
+def find_media(spec: str | Path) -> Media:
+    """Resolve ``input``: a file (kept whatever its suffix: a non-video is read as an image),
+    a folder (recursive, hidden files skipped) or a glob; sorted by suffix into kinds."""
+    text = str(spec)
+    path = Path(text).expanduser()
+    if path.is_file():
+        kind = "videos" if path.suffix.lower() in VIDEO_SUFFIXES else "images"
+        return Media(**{kind: [path]}, base=path.parent)
+    if path.is_dir():
+        candidates, base = _visible_files(path), path
+    elif GLOB_CHARS & set(text):
+        found: set[Path] = set()
+        for match in glob.glob(str(path), recursive=True):
+            candidate = Path(match)
+            found.update(_visible_files(candidate) if candidate.is_dir() else [candidate])
+        candidates, base = sorted(p for p in found if p.is_file()), _glob_base(text)
+    else:
+        raise PoseInputError(
+            f"input='{text}' does not exist (give an image or video file, a folder or a glob)"
+        )
+    media = Media(base=base)
+    for candidate in candidates:
+        suffix = candidate.suffix.lower()
+        if suffix in IMAGE_EXTENSIONS:
+            media.images.append(candidate)
+        elif suffix in VIDEO_SUFFIXES:
+            media.videos.append(candidate)
+        else:
+            media.others += 1
+    if not media.images and not media.videos:
+        raise PoseInputError(
+            f"no image or video files found for input='{text}' (looked for "
+            f"{', '.join(sorted(IMAGE_EXTENSIONS | VIDEO_SUFFIXES))}; folders are searched "
+            "recursively, patterns such as 'photos/**/*.jpg' are expanded)"
+        )
+    return media
+
+
+def image_category(path: Path, base: Path, forced: str | None = None) -> str:
+    """The class of an image: ``forced``, else its folder's name, or ``unknown`` for an image
+    directly in the input folder (no class folder)."""
+    if forced:
+        return str(forced)
+    if path.parent.resolve() == base.resolve():
+        return UNKNOWN_CATEGORY
+    return path.parent.name
+
+
+def subject_of(video: Path, layout: ExerciseVideoLayout) -> str:
+    """The exercise-video subject of a file: its name without the layout's video suffix."""
+    if video.name.lower().endswith(layout.video_suffix.lower()):
+        return video.name[: -len(layout.video_suffix)]
+    return video.stem
+
+
+def estimator_options(pose_cfg: DictConfig | dict) -> tuple[str, dict[str, Any]]:
+    """``pose.backend`` and the backend's options (every other ``pose.*`` key that is set)."""
+    options = (
+        OmegaConf.to_container(pose_cfg, resolve=True)
+        if isinstance(pose_cfg, DictConfig)
+        else dict(pose_cfg)
+    )
+    assert isinstance(options, dict)
+    backend = str(options.pop("backend", "mediapipe"))
+    return backend, {str(k): v for k, v in options.items() if v is not None}
+
+
+def overlay_path(output: Path, path: Path, base: Path, suffix: str) -> Path:
+    """``<output>/overlays/<path relative to base><suffix>`` (the input's own tree)."""
+    try:
+        relative = path.resolve().relative_to(base.resolve())
+    except ValueError:
+        relative = Path(path.name)
+    return output / "overlays" / relative.with_suffix(suffix)
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=True,
+    )
+
+
+def _reason(error: Exception) -> str:
+    """Why a file could not be used, without the training-oriented hint of decode errors."""
+    return str(getattr(error, "reason", "") or error)
+
+
+def _short(path: Path, limit: int = 40) -> str:
+    name = path.name
+    return name if len(name) <= limit else "..." + name[-(limit - 3) :]
+
+
+# ---------------------------------------------------------------- images
+
+
+def check_image_output(output: Path, overwrite: bool) -> None:
+    """Refuse to write a dataset over one already in ``output`` (unless ``overwrite``)."""
+    if overwrite:
+        return
+    existing = [output / ANNOTATIONS_FILE] if (output / ANNOTATIONS_FILE).exists() else []
+    images = output / IMAGES_DIR
+    if images.is_dir():
+        existing += sorted(images.glob("*.rgb.png"))[:3]
+    if existing:
+        raise PoseOutputExists(
+            f"output='{output}' already holds a pose dataset ("
+            + ", ".join(str(p.relative_to(output)) for p in existing)
+            + "); nothing was written. Choose another output=DIR, or overwrite=true to "
+            "replace it."
+        )
+
+
+def run_images(
+    estimator: PoseEstimator,
+    media: Media,
+    output: Path,
+    cfg: DictConfig,
+    progress: Progress,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Estimate every image and write the dataset; returns ``poses.csv``'s table and counts."""
+    backend = estimator.name
+    writer = CocoPoseWriter(
+        output, backend, min_conf=cfg.min_conf, no_person=cfg.no_person,
+        description=f"poses of {cfg.input} estimated by sports_rec.pose ({backend})",
+    )  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    counts = {"overlays_written": 0, "overlays_kept": 0}
+    task = progress.add_task("images", total=len(media.images))
+    for path in media.images:
+        progress.update(task, description=f"images: {_short(path)}")
+        category = image_category(path, media.base, cfg.get("category"))
+        try:
+            rgb = np.asarray(load_image(path, mode="RGB"))
+            people = estimator.estimate(rgb)
+        except (ImageDecodeError, ValueError) as error:
+            rows.append(pose_table_row(str(path), category=category, error=_reason(error)))
+            progress.advance(task)
+            continue
+        image_id = writer.add(rgb, people, category, source=str(path))
+        rows.append(
+            pose_table_row(str(path), people, image_id, (rgb.shape[1], rgb.shape[0]), category)
+        )
+        if cfg.overlay:
+            target = overlay_path(output, path, media.base, ".jpg")
+            if target.exists() and not cfg.overwrite:
+                counts["overlays_kept"] += 1
+            else:
+                drawn = draw_people(rgb, people, cfg.min_conf, boxes=True)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_write(target) as staging:
+                    Image.fromarray(drawn).save(staging, format="JPEG", quality=90)
+                counts["overlays_written"] += 1
+        progress.advance(task)
+    writer.close()
+    table = pd.DataFrame(rows, columns=pose_table_columns())
+    decoded = table["error"] == ""
+    counts.update(
+        total=len(table),
+        with_person=int((decoded & (table["persons"] > 0)).sum()),
+        without_person=int((decoded & (table["persons"] == 0)).sum()),
+        errors=int((~decoded).sum()),
+        persons=int(table["persons"].sum()),
+        annotations=len(writer.annotations),
+    )
+    return table, counts
+
+
+# ---------------------------------------------------------------- videos
+
+
+def _frames(path: Path, backend: str) -> Iterator[np.ndarray]:
+    for chunk in iter_frames(path, chunk=FRAME_CHUNK, backend=backend):
+        yield from chunk
+
+
+def run_video(
+    estimator: PoseEstimator,
+    video: Path,
+    output: Path,
+    cfg: DictConfig,
+    layout: ExerciseVideoLayout,
+    base: Path,
+    progress: Progress,
+) -> dict[str, Any]:
+    """Pose CSV, masks (and overlay) of one video; its ``videos.csv`` row, never raising
+    for a video that cannot be decoded (the row holds the error)."""
+    started = time.perf_counter()
+    subject = subject_of(video, layout)
+    row: dict[str, Any] = dict.fromkeys(VIDEO_COLUMNS, "")
+    row.update(path=str(video), subject=subject, frames=0, frames_with_person=0, persons=0)
+    row.update(masks_written=0, masks_kept=0)
+    csv_path = layout.pose_path(output, subject)
+    want_masks = bool(cfg.masks) and bool(getattr(estimator, "segmentation", False))
+    write_csv = bool(cfg.overwrite) or not csv_path.exists()
+    try:
+        info = probe_video(video, backend=cfg.video_backend)
+        if not write_csv and not cfg.overlay and not cfg.overwrite:
+            absent = missing_masks(output, subject, info.num_frames, layout) if want_masks else 0
+            if not absent:
+                row.update(
+                    pose_csv=f"kept {csv_path}",
+                    masks_kept=info.num_frames if want_masks else 0,
+                    error="",
+                    seconds=round(time.perf_counter() - started, 3),
+                )
+                row["skipped"] = "pose CSV and every mask already there"
+                return row
+        writer = VideoPoseWriter(
+            output, subject, layout, write_csv=write_csv, write_masks=want_masks,
+            overwrite=bool(cfg.overwrite),
+        )  # fmt: skip
+        target = overlay_path(output, video, base, ".mp4") if cfg.overlay else None
+        if target is not None and target.exists() and not cfg.overwrite:
+            row["overlay"] = f"kept {target}"
+            target = None
+        task = progress.add_task(f"video {_short(video)}", total=info.num_frames)
+        complete = False
+        try:
+            frames, to_estimate = itertools.tee(_frames(video, cfg.video_backend))
+            results = estimator.estimate_frames(to_estimate)
+            with contextlib.ExitStack() as stack:
+                overlay = (
+                    stack.enter_context(VideoWriter(target, info.fps))
+                    if target is not None
+                    else None
+                )
+                for index, (frame, people) in enumerate(zip(frames, results, strict=True)):
+                    writer.add(index, people, frame.shape[0], frame.shape[1])
+                    if overlay is not None:
+                        overlay.write(draw_people(frame, people, cfg.min_conf))
+                    progress.advance(task)
+            if target is not None:
+                row["overlay"] = str(target)
+            complete = True
+        finally:
+            writer.close(complete)
+            progress.remove_task(task)
+        row.update(
+            frames=writer.frames,
+            frames_with_person=writer.frames_with_person,
+            persons=writer.persons,
+            pose_csv=str(csv_path) if writer.writes_csv else f"kept {csv_path}",
+            masks_written=writer.masks_written,
+            masks_kept=writer.masks_kept,
+        )
+    except (VideoDecodeError, ValueError) as error:
+        row["error"] = str(error)
+    row["seconds"] = round(time.perf_counter() - started, 3)
+    return row
+
+
+# ---------------------------------------------------------------- the command
+
+
+def _plain(node: Any) -> dict[str, Any]:
+    """A config mapping (or None) as a plain dict."""
+    if node is None:
+        return {}
+    plain = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+    return {str(k): v for k, v in dict(plain).items()}
+
+
+def _check(cfg: DictConfig) -> None:
+    if cfg.no_person not in NO_PERSON_POLICIES:
+        raise ConfigError(
+            f"no_person must be one of {', '.join(NO_PERSON_POLICIES)}, got {cfg.no_person!r}"
+        )
+    if not 0.0 <= float(cfg.min_conf) <= 1.0:
+        raise ConfigError(f"min_conf must be in [0, 1], got {cfg.min_conf!r}")
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """The printed summary: what was found, what was written, what was kept or failed."""
+    images, videos = summary["images"], summary["videos"]
+    lines = [f"Poses estimated with {summary['backend']} in {summary['seconds']:.1f} s:"]
+    if images["total"]:
+        lines.append(
+            f"  images: {images['total']} ({images['with_person']} with a person, "
+            f"{images['without_person']} without, {images['errors']} unreadable); "
+            f"{images['persons']} persons"
+        )
+    if videos["total"]:
+        lines.append(
+            f"  videos: {videos['total']} ({videos['errors']} unreadable, "
+            f"{videos['skipped']} already complete); {videos['frames']} frames, "
+            f"{videos['frames_without_person']} without a person"
+        )
+    if summary["other_files"]:
+        lines.append(f"  {summary['other_files']} other file(s) in the input ignored")
+    if summary["dataset"]:
+        lines.append(
+            f"  dataset: {summary['dataset']} (train on it with data=infiniteform "
+            f"data.root={summary['output']})"
+        )
+    if videos["total"]:
+        lines.append(f"  video poses and masks under {summary['output']}/dataset/")
+    kept = summary["kept"]
+    if any(kept.values()):
+        lines.append(
+            "  kept existing files (overwrite=false): "
+            + ", ".join(f"{n} {what}" for what, n in kept.items() if n)
+        )
+    for error in summary["errors"][:10]:
+        lines.append(f"  error: {error['path']}: {error['error']}")
+    if len(summary["errors"]) > 10:
+        lines.append(f"  ... {len(summary['errors']) - 10} more errors (see summary.json)")
+    return lines
+
+
+@task_wrapper
+def pose(cfg: DictConfig) -> dict[str, Any]:
+    """Estimate poses (and masks) for ``cfg.input`` and write them (the CLI's task)."""
+    started = time.perf_counter()
+    _check(cfg)
+    media = find_media(cfg.input)
+    run_dir = Path(cfg.paths.output_dir)
+    output = Path(cfg.output).expanduser() if cfg.get("output") else run_dir / "data"
+    layout = ExerciseVideoLayout.from_options(**_plain(cfg.get("layout")))
+    if media.images:
+        check_image_output(output, bool(cfg.overwrite))
+    backend, options = estimator_options(cfg.pose)
+    output.mkdir(parents=True, exist_ok=True)
+    video_rows: list[dict[str, Any]] = []
+    image_table = pd.DataFrame(columns=pose_table_columns())
+    image_counts: dict[str, Any] = {}
+    with create_estimator(backend, **options) as estimator, _progress(cfg.progress) as bar:
+        if media.images:
+            image_table, image_counts = run_images(estimator, media, output, cfg, bar)
+        for video in media.videos:
+            video_rows.append(run_video(estimator, video, output, cfg, layout, media.base, bar))
+
+    videos = pd.DataFrame(video_rows, columns=[*VIDEO_COLUMNS, "skipped"])
+    if media.images:
+        image_table.to_csv(run_dir / "poses.csv", index=False)
+    if media.videos:
+        videos.drop(columns="skipped").to_csv(run_dir / "videos.csv", index=False)
+    video_ok = videos[videos["error"] == ""] if len(videos) else videos
+    errors = [
+        {"path": r["path"], "error": r["error"]}
+        for r in [*image_table.to_dict("records"), *video_rows]
+        if r["error"]
+    ]
+    summary: dict[str, Any] = {
+        "backend": backend,
+        "backend_options": options,
+        "input": str(cfg.input),
+        "output": str(output.resolve()),
+        "dataset": str((output / ANNOTATIONS_FILE).resolve()) if media.images else None,
+        "images": {
+            "total": len(media.images),
+            "with_person": image_counts.get("with_person", 0),
+            "without_person": image_counts.get("without_person", 0),
+            "errors": image_counts.get("errors", 0),
+            "persons": image_counts.get("persons", 0),
+            "annotations": image_counts.get("annotations", 0),
+        },
+        "videos": {
+            "total": len(media.videos),
+            "frames": int(videos["frames"].sum()) if len(videos) else 0,
+            "frames_with_person": int(videos["frames_with_person"].sum()) if len(videos) else 0,
+            "frames_without_person": int(
+                (video_ok["frames"] - video_ok["frames_with_person"]).sum()
+            )
+            if len(video_ok)
+            else 0,
+            "persons": int(videos["persons"].sum()) if len(videos) else 0,
+            "errors": int((videos["error"] != "").sum()) if len(videos) else 0,
+            "skipped": int((videos["skipped"].fillna("") != "").sum()) if len(videos) else 0,
+        },
+        "persons": image_counts.get("persons", 0)
+        + (int(videos["persons"].sum()) if len(videos) else 0),
+        "other_files": media.others,
+        "errors": errors,
+        "kept": {
+            "pose CSVs": int(videos["pose_csv"].astype(str).str.startswith("kept").sum())
+            if len(videos)
+            else 0,
+            "mask files": int(videos["masks_kept"].sum()) if len(videos) else 0,
+            "overlays": image_counts.get("overlays_kept", 0)
+            + (
+                int(videos["overlay"].astype(str).str.startswith("kept").sum())
+                if len(videos)
+                else 0
+            ),
+        },
+        "settings": {
+            "min_conf": float(cfg.min_conf),
+            "no_person": str(cfg.no_person),
+            "overwrite": bool(cfg.overwrite),
+            "overlay": bool(cfg.overlay),
+            "masks": bool(cfg.masks),
+        },
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    if media.videos and cfg.masks and not getattr(estimator, "segmentation", False):
+        summary["note"] = f"the {backend} backend makes no person masks: none were written"
+    write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    for line in summary_lines(summary):
+        print(line, flush=True)
+    if summary.get("note"):
+        print(f"  note: {summary['note']}", flush=True)
+    return summary
+
+
+@hydra_entry_point("pose")
+def main(cfg: DictConfig) -> None:
+    with exit_on_user_error():
+        pose(cfg)
+
+
+if __name__ == "__main__":
+    main()
