@@ -81,8 +81,9 @@ GLOB_CHARS = frozenset("*?[")
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})
 VIDEO_COLUMNS = (
     "path", "subject", "frames", "frames_with_person", "persons", "pose_csv", "masks_written",
-    "masks_kept", "overlay", "seconds", "error",
+    "masks_kept", "overlay", "seconds", "note", "error",
 )  # fmt: skip
+COMPLETE = "already complete: pose CSV and every mask present (overwrite=false)"
 FRAME_CHUNK = 16  # frames decoded at a time: memory stays at a few frames per video
 
 
@@ -314,24 +315,19 @@ def run_video(
     for a video that cannot be decoded (the row holds the error)."""
     started = time.perf_counter()
     subject = subject_of(video, layout)
-    row: dict[str, Any] = dict.fromkeys(VIDEO_COLUMNS, "")
-    row.update(path=str(video), subject=subject, frames=0, frames_with_person=0, persons=0)
-    row.update(masks_written=0, masks_kept=0)
+    row = _video_row(video, subject)
     csv_path = layout.pose_path(output, subject)
     want_masks = bool(cfg.masks) and bool(getattr(estimator, "segmentation", False))
     write_csv = bool(cfg.overwrite) or not csv_path.exists()
+    writer: VideoPoseWriter | None = None
     try:
         info = probe_video(video, backend=cfg.video_backend)
-        if not write_csv and not cfg.overlay and not cfg.overwrite:
+        if not write_csv and not cfg.overlay:
             absent = missing_masks(output, subject, info.num_frames, layout) if want_masks else 0
-            if not absent:
-                row.update(
-                    pose_csv=f"kept {csv_path}",
-                    masks_kept=info.num_frames if want_masks else 0,
-                    error="",
-                    seconds=round(time.perf_counter() - started, 3),
-                )
-                row["skipped"] = "pose CSV and every mask already there"
+            if not absent:  # nothing to add: not even decoded
+                kept = info.num_frames if want_masks else 0
+                row.update(pose_csv=f"kept {csv_path}", masks_kept=kept, note=COMPLETE)
+                row["seconds"] = round(time.perf_counter() - started, 3)
                 return row
         writer = VideoPoseWriter(
             output, subject, layout, write_csv=write_csv, write_masks=want_masks,
@@ -341,28 +337,12 @@ def run_video(
         if target is not None and target.exists() and not cfg.overwrite:
             row["overlay"] = f"kept {target}"
             target = None
-        task = progress.add_task(f"video {_short(video)}", total=info.num_frames)
-        complete = False
-        try:
-            frames, to_estimate = itertools.tee(_frames(video, cfg.video_backend))
-            results = estimator.estimate_frames(to_estimate)
-            with contextlib.ExitStack() as stack:
-                overlay = (
-                    stack.enter_context(VideoWriter(target, info.fps))
-                    if target is not None
-                    else None
-                )
-                for index, (frame, people) in enumerate(zip(frames, results, strict=True)):
-                    writer.add(index, people, frame.shape[0], frame.shape[1])
-                    if overlay is not None:
-                        overlay.write(draw_people(frame, people, cfg.min_conf))
-                    progress.advance(task)
-            if target is not None:
-                row["overlay"] = str(target)
-            complete = True
-        finally:
-            writer.close(complete)
-            progress.remove_task(task)
+        _estimate_video(estimator, video, writer, target, info.fps, info.num_frames, cfg, progress)
+        if target is not None:
+            row["overlay"] = str(target)
+    except (VideoDecodeError, ValueError) as error:
+        row["error"] = _reason(error) if isinstance(error, VideoDecodeError) else str(error)
+    if writer is not None:  # what was written, also up to a decoding error
         row.update(
             frames=writer.frames,
             frames_with_person=writer.frames_with_person,
@@ -371,13 +351,75 @@ def run_video(
             masks_written=writer.masks_written,
             masks_kept=writer.masks_kept,
         )
-    except (VideoDecodeError, ValueError) as error:
-        row["error"] = str(error)
+        if row["error"] and writer.writes_csv:
+            row["pose_csv"] = "not written (error)"
     row["seconds"] = round(time.perf_counter() - started, 3)
     return row
 
 
+def _video_row(video: Path, subject: str) -> dict[str, Any]:
+    """A ``videos.csv`` row with nothing done yet."""
+    row: dict[str, Any] = dict.fromkeys(VIDEO_COLUMNS, "")
+    counts = ("frames", "frames_with_person", "persons", "masks_written", "masks_kept")
+    row.update(dict.fromkeys(counts, 0), path=str(video), subject=subject, seconds=0.0)
+    return row
+
+
+def _duplicate_row(video: Path, subject: str, first: Path) -> dict[str, Any]:
+    row = _video_row(video, subject)
+    row["error"] = f"subject {subject!r} is also {first}: rename one (skipped)"
+    return row
+
+
+def _estimate_video(
+    estimator: PoseEstimator,
+    video: Path,
+    writer: VideoPoseWriter,
+    overlay_target: Path | None,
+    fps: float,
+    num_frames: int,
+    cfg: DictConfig,
+    progress: Progress,
+) -> None:
+    """Stream the frames through the estimator's video mode into ``writer`` (and the
+    overlay); the pose CSV is kept only when every frame was read."""
+    task = progress.add_task(f"video {_short(video)}", total=num_frames)
+    complete = False
+    try:
+        frames, to_estimate = itertools.tee(_frames(video, cfg.video_backend))
+        results = estimator.estimate_frames(to_estimate)
+        with contextlib.ExitStack() as stack:
+            overlay = (
+                stack.enter_context(VideoWriter(overlay_target, fps))
+                if overlay_target is not None
+                else None
+            )
+            for index, (frame, people) in enumerate(zip(frames, results, strict=True)):
+                writer.add(index, people, frame.shape[0], frame.shape[1])
+                if overlay is not None:
+                    overlay.write(draw_people(frame, people, cfg.min_conf))
+                progress.advance(task)
+        complete = True
+    finally:
+        writer.close(complete)
+        progress.remove_task(task)
+
+
 # ---------------------------------------------------------------- the command
+
+
+def _video_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    ok = [r for r in rows if not r["error"]]
+    return {
+        "total": len(rows),
+        "frames": sum(r["frames"] for r in rows),
+        "frames_with_person": sum(r["frames_with_person"] for r in rows),
+        "frames_without_person": sum(r["frames"] - r["frames_with_person"] for r in ok),
+        "persons": sum(r["persons"] for r in rows),
+        "masks_written": sum(r["masks_written"] for r in rows),
+        "errors": len(rows) - len(ok),
+        "skipped": sum(r["note"] == COMPLETE for r in rows),
+    }
 
 
 def _plain(node: Any) -> dict[str, Any]:
@@ -454,20 +496,25 @@ def pose(cfg: DictConfig) -> dict[str, Any]:
     with create_estimator(backend, **options) as estimator, _progress(cfg.progress) as bar:
         if media.images:
             image_table, image_counts = run_images(estimator, media, output, cfg, bar)
+        seen: dict[str, Path] = {}
         for video in media.videos:
+            subject = subject_of(video, layout)
+            if subject in seen:  # two files, one subject: the second would reuse the first's
+                video_rows.append(_duplicate_row(video, subject, seen[subject]))
+                continue
+            seen[subject] = video
             video_rows.append(run_video(estimator, video, output, cfg, layout, media.base, bar))
 
-    videos = pd.DataFrame(video_rows, columns=[*VIDEO_COLUMNS, "skipped"])
     if media.images:
         image_table.to_csv(run_dir / "poses.csv", index=False)
     if media.videos:
-        videos.drop(columns="skipped").to_csv(run_dir / "videos.csv", index=False)
-    video_ok = videos[videos["error"] == ""] if len(videos) else videos
+        pd.DataFrame(video_rows, columns=VIDEO_COLUMNS).to_csv(run_dir / "videos.csv", index=False)
     errors = [
         {"path": r["path"], "error": r["error"]}
         for r in [*image_table.to_dict("records"), *video_rows]
         if r["error"]
     ]
+    video_counts = _video_counts(video_rows)
     summary: dict[str, Any] = {
         "backend": backend,
         "backend_options": options,
@@ -476,40 +523,20 @@ def pose(cfg: DictConfig) -> dict[str, Any]:
         "dataset": str((output / ANNOTATIONS_FILE).resolve()) if media.images else None,
         "images": {
             "total": len(media.images),
-            "with_person": image_counts.get("with_person", 0),
-            "without_person": image_counts.get("without_person", 0),
-            "errors": image_counts.get("errors", 0),
-            "persons": image_counts.get("persons", 0),
-            "annotations": image_counts.get("annotations", 0),
+            **{
+                key: image_counts.get(key, 0)
+                for key in ("with_person", "without_person", "errors", "persons", "annotations")
+            },
         },
-        "videos": {
-            "total": len(media.videos),
-            "frames": int(videos["frames"].sum()) if len(videos) else 0,
-            "frames_with_person": int(videos["frames_with_person"].sum()) if len(videos) else 0,
-            "frames_without_person": int(
-                (video_ok["frames"] - video_ok["frames_with_person"]).sum()
-            )
-            if len(video_ok)
-            else 0,
-            "persons": int(videos["persons"].sum()) if len(videos) else 0,
-            "errors": int((videos["error"] != "").sum()) if len(videos) else 0,
-            "skipped": int((videos["skipped"].fillna("") != "").sum()) if len(videos) else 0,
-        },
-        "persons": image_counts.get("persons", 0)
-        + (int(videos["persons"].sum()) if len(videos) else 0),
+        "videos": video_counts,
+        "persons": image_counts.get("persons", 0) + video_counts["persons"],
         "other_files": media.others,
         "errors": errors,
         "kept": {
-            "pose CSVs": int(videos["pose_csv"].astype(str).str.startswith("kept").sum())
-            if len(videos)
-            else 0,
-            "mask files": int(videos["masks_kept"].sum()) if len(videos) else 0,
+            "pose CSVs": sum(str(r["pose_csv"]).startswith("kept") for r in video_rows),
+            "mask files": sum(r["masks_kept"] for r in video_rows),
             "overlays": image_counts.get("overlays_kept", 0)
-            + (
-                int(videos["overlay"].astype(str).str.startswith("kept").sum())
-                if len(videos)
-                else 0
-            ),
+            + sum(str(r["overlay"]).startswith("kept") for r in video_rows),
         },
         "settings": {
             "min_conf": float(cfg.min_conf),
@@ -517,6 +544,7 @@ def pose(cfg: DictConfig) -> dict[str, Any]:
             "overwrite": bool(cfg.overwrite),
             "overlay": bool(cfg.overlay),
             "masks": bool(cfg.masks),
+            "layout": _plain(cfg.get("layout")),
         },
         "seconds": round(time.perf_counter() - started, 3),
     }

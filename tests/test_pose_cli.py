@@ -9,6 +9,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +175,61 @@ def test_without_mediapipe_the_command_names_what_to_install(
     )
     expect_user_error(result, "The pose backend 'mediapipe' needs mediapipe", "make install")
     assert not list(tmp_path.rglob("annotations.json"))
+
+
+class _FakeYolo:
+    """A stand-in for ultralytics.YOLO: two people in every image, the big one less sure."""
+
+    def __init__(self, weights: str) -> None:
+        self.weights = weights
+
+    def predict(self, image: np.ndarray, **options: object) -> list[object]:
+        keypoints = np.zeros((2, 17, 3), np.float32)
+        keypoints[0, :, :2], keypoints[0, :, 2] = (4.0, 6.0), 0.9  # small, confident
+        keypoints[1, :, :2], keypoints[1, :, 2] = (20.0, 20.0), 0.6
+        keypoints[1, 0] = (-3.0, 5.0, 0.8)  # a nose outside the image
+        boxes = _Boxes(np.array([[2.0, 2.0, 8.0, 10.0], [5.0, 5.0, 30.0, 28.0]]), [0.9, 0.7])
+        return [types.SimpleNamespace(keypoints=types.SimpleNamespace(data=keypoints), boxes=boxes)]
+
+
+class _Boxes:
+    def __init__(self, xyxy: np.ndarray, conf: list[float]) -> None:
+        self.xyxy, self.conf = xyxy, np.array(conf)
+
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+
+def test_several_people_and_no_masks_with_a_yolo_stand_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs without mediapipe: every person an annotation, the largest labels the image;
+    a video's CSV has a row per person and no masks (YOLO-pose makes none)."""
+    monkeypatch.setitem(sys.modules, "ultralytics", types.SimpleNamespace(YOLO=_FakeYolo))
+    weights = tmp_path / "pose.pt"
+    weights.write_bytes(b"")
+    for name in ("jump/a.png", "jump/b.png"):
+        (tmp_path / "in" / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (32, 32), (200, 10, 10)).save(tmp_path / "in" / name)
+    write_video(tmp_path / "in" / "clip.mp4", np.zeros((4, 32, 32, 3), np.uint8), fps=4)
+    summary, _ = run_pose(
+        tmp_path, "run", f"input={tmp_path / 'in'}", f"output={tmp_path / 'out'}",
+        "pose.backend=yolo", f"pose.weights={weights}", "video_backend=pyav",
+    )  # fmt: skip
+    assert summary["images"]["persons"] == 4 and summary["videos"]["persons"] == 8
+    assert "makes no person masks" in summary["note"]
+    images = read_infiniteform(tmp_path / "out")
+    assert len(images.frame) == 2 and images.class_names == ["jump"]
+    assert images.frame["bbox"][0] == (5.0, 5.0, 25.0, 23.0)  # the larger person
+    kp = images.frame["keypoints"][0]
+    assert tuple(kp[0]) == (-3.0, 5.0, 0.0) and tuple(kp[1]) == (20.0, 20.0, 2.0)
+    assert len(read_infiniteform(tmp_path / "out", unit="avatar").frame) == 4
+    layout = ExerciseVideoLayout()
+    csv_path = layout.pose_path(tmp_path / "out", "clip")
+    assert len(pd.read_csv(csv_path)) == 8
+    poses = read_pose_csv(csv_path, layout, 4)
+    assert (poses[:, 1, 2] == np.float32(0.9)).all()  # the most confident person per frame
+    assert not layout.mask_folder(tmp_path / "out", "clip").exists()
 
 
 # ---------------------------------------------------------------- real photos
@@ -389,3 +445,17 @@ def test_an_unreadable_video_is_a_row(tmp_path: Path) -> None:
     summary, _ = run_pose(tmp_path, "run", f"input={bad}", f"output={tmp_path / 'out'}")
     assert summary["videos"]["errors"] == 1 and "broken.mp4" in summary["errors"][0]["error"]
     assert not list((tmp_path / "out").rglob("*.csv"))
+
+
+@needs_mediapipe
+def test_a_video_without_anyone_gets_empty_masks_and_no_pose_rows(tmp_path: Path) -> None:
+    video = tmp_path / "in" / "empty.mp4"
+    write_video(video, np.full((6, 48, 64, 3), 90, np.uint8), fps=6)
+    summary, _ = run_pose(tmp_path, "run", f"input={video}", f"output={tmp_path / 'out'}")
+    assert summary["videos"]["frames_without_person"] == 6 and summary["persons"] == 0
+    layout = ExerciseVideoLayout()
+    csv_path = layout.pose_path(tmp_path / "out", "empty")
+    assert len(pd.read_csv(csv_path)) == 0  # the header only
+    assert not read_pose_csv(csv_path, layout, 6).any()
+    masks = load_mask_frames(layout.mask_folder(tmp_path / "out", "empty"), range(6), layout)
+    assert masks.shape == (6, 48, 64) and not masks.any()
