@@ -215,6 +215,7 @@ def test_several_people_and_no_masks_with_a_yolo_stand_in(
     summary, _ = run_pose(
         tmp_path, "run", f"input={tmp_path / 'in'}", f"output={tmp_path / 'out'}",
         "pose.backend=yolo", f"pose.weights={weights}", "video_backend=pyav",
+        "+layout.pose_dir=poses", "+layout.pose_frame_base=1", "progress=true",
     )  # fmt: skip
     assert summary["images"]["persons"] == 4 and summary["videos"]["persons"] == 8
     assert "makes no person masks" in summary["note"]
@@ -224,9 +225,9 @@ def test_several_people_and_no_masks_with_a_yolo_stand_in(
     kp = images.frame["keypoints"][0]
     assert tuple(kp[0]) == (-3.0, 5.0, 0.0) and tuple(kp[1]) == (20.0, 20.0, 2.0)
     assert len(read_infiniteform(tmp_path / "out", unit="avatar").frame) == 4
-    layout = ExerciseVideoLayout()
-    csv_path = layout.pose_path(tmp_path / "out", "clip")
-    assert len(pd.read_csv(csv_path)) == 8
+    layout = ExerciseVideoLayout(pose_dir="poses", pose_frame_base=1)  # as configured
+    csv_path = tmp_path / "out" / "poses" / "clip.csv"
+    assert pd.read_csv(csv_path)["frame"].tolist() == [1, 1, 2, 2, 3, 3, 4, 4]
     poses = read_pose_csv(csv_path, layout, 4)
     assert (poses[:, 1, 2] == np.float32(0.9)).all()  # the most confident person per frame
     assert not layout.mask_folder(tmp_path / "out", "clip").exists()
