@@ -15,11 +15,8 @@ import pytest
 
 from sports_rec.errors import ConfigError
 from sports_rec.pose_estimation import INSTALL_HINT
-from sports_rec.pose_estimation.keypoint_cache import (
-    EstimateOptions,
-    KeypointCache,
-    coco_keypoints,
-)
+from sports_rec.pose_estimation.coco_mapping import coco_keypoints
+from sports_rec.pose_estimation.keypoint_cache import EstimateOptions, KeypointCache
 from tests.conftest import run_cli, shared_sample
 
 needs_mediapipe = pytest.mark.skipif(
@@ -33,10 +30,10 @@ def test_coco_visibility_of_estimated_joints() -> None:
     keypoints = np.zeros((17, 3), np.float32)
     keypoints[0] = (10, 20, 0.9)  # confident, inside: v = 2
     keypoints[1] = (10, 20, 0.2)  # unsure, inside: v = 1
-    keypoints[2] = (120, 20, 0.95)  # confident but outside a 100 px wide image: dropped
+    keypoints[2] = (120, 20, 0.95)  # confident but outside a 100 px wide image: v = 0
     coco = coco_keypoints(keypoints, 100, 50, min_conf=0.5)
     assert coco[0].tolist() == [10, 20, 2] and coco[1].tolist() == [10, 20, 1]
-    assert coco[2].tolist() == [0, 0, 0] and not coco[3:].any()
+    assert coco[2].tolist() == [120, 20, 0] and not coco[3:].any()  # unplaced: zero slots
 
 
 def test_estimate_options_are_checked() -> None:

@@ -28,6 +28,7 @@ from sports_rec.data.poses import load_mask_frames, read_pose_csv
 from sports_rec.data.transforms import resolve_transforms
 from sports_rec.pose import PoseOutputExists, find_media, image_category, pose
 from sports_rec.pose_estimation import INSTALL_HINT, PersonPose, PoseBackendUnavailable
+from sports_rec.pose_estimation.coco_mapping import coco_keypoints
 from sports_rec.pose_estimation.drawing import (
     CENTRE_COLOUR,
     LEFT_COLOUR,
@@ -35,7 +36,6 @@ from sports_rec.pose_estimation.drawing import (
     draw_people,
     draw_pose,
 )
-from sports_rec.pose_estimation.writers import coco_keypoints
 from tests.conftest import (
     PROJECT_ROOT,
     compose_config,

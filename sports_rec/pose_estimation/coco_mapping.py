@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sports_rec.data.keypoints import COCO_KEYPOINTS
+from sports_rec.data.keypoints import COCO_KEYPOINTS, V_OCCLUDED, V_OUTSIDE, V_VISIBLE
 
 # mediapipe.solutions.pose.PoseLandmark, in order (index = landmark id).
 BLAZEPOSE_LANDMARKS: tuple[str, ...] = (
@@ -58,3 +58,26 @@ def blazepose_to_coco(landmarks: np.ndarray, width: int, height: int) -> np.ndar
     out[:, 1] = chosen[:, 1] * height
     out[:, 2] = np.clip(chosen[:, 2], 0.0, 1.0)
     return out
+
+
+#: What becomes of an image in which no person was found: a sample with all-zero
+#: keypoints, or none.
+NO_PERSON_POLICIES = ("zeros", "skip")
+
+
+def coco_keypoints(
+    keypoints: np.ndarray, width: int, height: int, min_conf: float = 0.5
+) -> np.ndarray:
+    """Estimated ``[17, 3]`` ``(x, y, conf)`` as COCO ``(x, y, v)`` float32, the one rule
+    the ``pose`` command's files and the keypoint cache share: ``v = 2`` inside the image
+    with ``conf >= min_conf``, 1 inside but less confident (occluded), 0 outside the image
+    (its ``x, y`` kept, as InfiniteForm keeps them), and the zero slot ``x = y = v = 0`` for
+    a joint not placed at all. The image spans ``[0, width] x [0, height]``."""
+    keypoints = np.asarray(keypoints, dtype=np.float64)
+    x, y, conf = keypoints[:, 0], keypoints[:, 1], keypoints[:, 2]
+    placed = np.isfinite(x) & np.isfinite(y) & np.isfinite(conf) & (conf > 0)
+    inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
+    v = np.where(inside, np.where(conf >= min_conf, V_VISIBLE, V_OCCLUDED), V_OUTSIDE)
+    out = np.stack([x, y, v], axis=1)
+    out[~placed] = 0.0
+    return out.astype(np.float32)

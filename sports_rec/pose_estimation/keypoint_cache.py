@@ -9,10 +9,9 @@ an edited one a miss, and runs, sweeps and DDP ranks share the cache.
 
 Keypoints are returned in COCO's ``(x, y, v)`` convention in pixels of the **source image**
 (the convention of the InfiniteForm reader, so :class:`~sports_rec.data.datasets.
-KeypointImageDataset` treats both alike): ``v = 2`` for a joint at or above ``min_conf``
-inside the image, ``v = 1`` for a less certain one inside it, and ``x = y = v = 0`` for a
-joint placed outside the image (BlazePose keeps confident guesses there). An image in which
-no person is found has no keypoints (``None``): what that means for a sample is the
+KeypointImageDataset` treats both alike), by the rule the ``pose`` command writes
+(:func:`~sports_rec.pose_estimation.coco_mapping.coco_keypoints`). An image in which no
+person is found has no keypoints (``None``): what that means for a sample is the
 dataset's ``no_person`` policy.
 """
 
@@ -29,16 +28,14 @@ import numpy as np
 from rich.progress import Progress
 
 from sports_rec.data.io.image_io import load_image, source_size
-from sports_rec.data.keypoints import NUM_KEYPOINTS
 from sports_rec.errors import ConfigError
+from sports_rec.pose_estimation.coco_mapping import NO_PERSON_POLICIES, coco_keypoints
 from sports_rec.pose_estimation.registry import DEFAULT_BACKEND, create_estimator
 from sports_rec.utils.atomic import write_text_atomic
 from sports_rec.utils.logging import get_logger
 
 log = get_logger(__name__)
 
-#: What to do with a sample in which no person was found.
-NO_PERSON_POLICIES = ("zeros", "skip")
 #: Images are estimated at most this large (shorter side): BlazePose works at 256 px.
 ESTIMATE_SIDE = 512
 
@@ -88,16 +85,6 @@ class EstimateOptions:
         """What a cached result depends on besides the file: backend and its settings."""
         settings = {"backend": self.backend, "side": ESTIMATE_SIDE, **self.backend_options}
         return json.dumps(settings, sort_keys=True)
-
-
-def coco_keypoints(keypoints: np.ndarray, width: int, height: int, min_conf: float) -> np.ndarray:
-    """``[17, 3]`` ``(x, y, conf)`` -> COCO ``(x, y, v)`` (see the module docstring)."""
-    out = np.zeros((NUM_KEYPOINTS, 3), np.float32)
-    x, y, conf = keypoints[:, 0], keypoints[:, 1], keypoints[:, 2]
-    inside = (x >= 0) & (x < width) & (y >= 0) & (y < height) & (conf > 0)
-    out[inside, 0], out[inside, 1] = x[inside], y[inside]
-    out[inside, 2] = np.where(conf[inside] >= min_conf, 2.0, 1.0)
-    return out
 
 
 def file_digest(path: str | Path) -> str:

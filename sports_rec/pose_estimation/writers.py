@@ -59,38 +59,20 @@ from sports_rec.data.keypoints import (
     COCO_KEYPOINTS,
     COCO_SKELETON,
     NUM_KEYPOINTS,
-    V_OCCLUDED,
-    V_OUTSIDE,
-    V_VISIBLE,
 )
 from sports_rec.data.poses import mask_file_names, pose_column_names
 from sports_rec.pose_estimation.base import PersonPose
+from sports_rec.pose_estimation.coco_mapping import NO_PERSON_POLICIES, coco_keypoints
 from sports_rec.utils.atomic import atomic_write, staging_file
 
 ANNOTATIONS_FILE = "annotations.json"
 IMAGES_DIR = "images"
-NO_PERSON_POLICIES = ("zeros", "skip")
 UNKNOWN_CATEGORY = "unknown"
 PNG_COMPRESSION = 3  # zlib level: ~2x faster than PIL's default 6, files ~10% larger
 
 
 def _round(value: float, digits: int = 2) -> float:
     return float(round(float(value), digits))
-
-
-def coco_keypoints(
-    keypoints: np.ndarray, width: int, height: int, min_conf: float = 0.5
-) -> np.ndarray:
-    """Estimated ``[17, 3]`` ``(x, y, conf)`` as COCO ``(x, y, v)`` float32 (see the module
-    docstring for the rule); the image spans ``[0, width] x [0, height]``."""
-    keypoints = np.asarray(keypoints, dtype=np.float64)
-    x, y, conf = keypoints[:, 0], keypoints[:, 1], keypoints[:, 2]
-    placed = np.isfinite(x) & np.isfinite(y) & np.isfinite(conf) & (conf > 0)
-    inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
-    v = np.where(inside, np.where(conf >= min_conf, V_VISIBLE, V_OCCLUDED), V_OUTSIDE)
-    out = np.stack([x, y, v], axis=1)
-    out[~placed] = 0.0
-    return out.astype(np.float32)
 
 
 def coco_box(box: Sequence[float]) -> list[float]:

@@ -42,6 +42,11 @@ from sports_rec.predicting.segments import UNCERTAIN, UNCERTAIN_NAME, timeline
 DECODE_CHUNK = 64
 
 
+#: masks=auto / poses=auto: estimate them from the video with the pose backend.
+AUTO = "auto"
+AUTO_HINT = "needs the pose extra: make install, or pip install -e '.[pose]'"
+
+
 class TimelineInputError(SportsRecError, ValueError):
     """The video, or the masks / poses it needs, cannot be used with this checkpoint."""
 
@@ -64,7 +69,7 @@ def frame_preparation(
                 "this model was trained on person-masked frames (data.dataset.use_masks=true), "
                 f"so '{video}' needs its masks too: add masks=DIR, a folder of per-frame masks "
                 f"named like {layout.mask_pattern!r} (frame numbers from "
-                f"{layout.mask_frame_base})"
+                f"{layout.mask_frame_base}), or masks=auto to estimate them ({AUTO_HINT})"
             )
         if not Path(masks).is_dir():
             raise TimelineInputError(f"masks='{masks}' is not a folder of per-frame mask images")
@@ -74,7 +79,8 @@ def frame_preparation(
             raise TimelineInputError(
                 "this model was trained with skeleton attention "
                 f"(data.dataset.skeleton_attention=true), so '{video}' needs its poses: add "
-                "poses=CSV, a pose file in the dataset's columns (one row per frame)"
+                "poses=CSV, a pose file in the dataset's columns (one row per frame), or "
+                f"poses=auto to estimate them ({AUTO_HINT})"
             )
         keypoints = read_pose_csv(poses, layout, info.num_frames)
     return FramePreparation(
@@ -86,6 +92,52 @@ def frame_preparation(
         source_hw=(info.height, info.width),
         sigma=float(dataset.get("skeleton_sigma", 10.0)),
     )
+
+
+def estimated_when_needed(
+    dataset: Mapping[str, Any],
+    data_cfg: Mapping[str, Any],
+    info: VideoInfo,
+    video: Path,
+    out: Path,
+    masks: str | None,
+    poses: str | None,
+    video_backend: str,
+) -> tuple[str | None, str | None, dict[str, Any] | None]:
+    """``masks`` / ``poses`` with ``auto`` (or nothing given, when the checkpoint needs them
+    and the pose backend is installed) replaced by files estimated from ``video``
+    (:mod:`sports_rec.predicting.estimated_inputs`); and what was estimated, by which backend."""
+    from sports_rec.pose_estimation.registry import DEFAULT_BACKEND, backend_installed
+
+    def wanted(given: str | None, needed: bool) -> bool:
+        if given == AUTO:
+            return True
+        return needed and given is None and backend_installed(DEFAULT_BACKEND)
+
+    estimate_masks = wanted(masks, bool(dataset.get("use_masks")))
+    estimate_poses = wanted(poses, bool(dataset.get("skeleton_attention")))
+    if not (estimate_masks or estimate_poses):
+        return masks, poses, None
+    from sports_rec.predicting.estimated_inputs import estimate_video_inputs
+
+    layout = ExerciseVideoLayout.from_options(**dict(data_cfg.get("layout") or {}))
+    found = estimate_video_inputs(
+        video,
+        info,
+        out,
+        layout,
+        masks=estimate_masks,
+        poses=estimate_poses,
+        video_backend=video_backend,
+    )
+    record = {
+        "backend": found.backend,
+        "masks": found.masks,
+        "poses": found.poses,
+        "frames_with_person": found.frames_with_person,
+        "frames": found.frames,
+    }
+    return found.masks or masks, found.poses or poses, record
 
 
 def frame_table(
@@ -128,6 +180,10 @@ def predict_timeline(
     if stride < 1:
         raise ConfigError(f"stride must be >= 1 frame, got {stride}")
     info = probe_video(path, backend)
+    out = Path(out_dir)
+    masks, poses, estimated = estimated_when_needed(
+        dataset, data_cfg, info, path, out, masks, poses, backend
+    )
     prepare = frame_preparation(data_cfg, info, path, masks, poses)
     probs = score_video(
         iter_frames(path, DECODE_CHUNK, backend),
@@ -145,7 +201,6 @@ def predict_timeline(
     segments, labels, smoothed = timeline(
         probs, fps, class_names, smoothing_s, min_duration_s, min_confidence
     )
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     frame_table(probs, fps, class_names).to_csv(out / "frame_probs.csv", index=False)
     segments.to_csv(out / "timeline.csv", index=False)
@@ -157,6 +212,7 @@ def predict_timeline(
         "min_confidence": min_confidence,
         "masks": masks,
         "poses": poses,
+        "estimated": estimated,  # masks / poses made by the pose backend (None: given)
     }
     document = {
         "video": {
