@@ -38,6 +38,7 @@ from sports_rec.pose_estimation.drawing import (
 )
 from tests.conftest import (
     PROJECT_ROOT,
+    VIDEO_DATA,
     compose_config,
     expect_user_error,
     run_cli,
@@ -460,3 +461,58 @@ def test_a_video_without_anyone_gets_empty_masks_and_no_pose_rows(tmp_path: Path
     assert not read_pose_csv(csv_path, layout, 6).any()
     masks = load_mask_frames(layout.mask_folder(tmp_path / "out", "empty"), range(6), layout)
     assert masks.shape == (6, 48, 64) and not masks.any()
+
+
+# ------------------------------------- predict: a c3d_all-style checkpoint on a raw video
+
+
+@pytest.mark.slow  # trains a tiny C3D on masked, skeleton-weighted clips first
+def test_a_masked_skeleton_clip_model_predicts_a_raw_video_with_nothing_given(
+    video_root: Path, tmp_path: Path
+) -> None:
+    """Study 004's reported model multiplies frames by person masks and skeleton attention;
+    given only a video (no masks=, no poses=), predict estimates both while streaming it
+    once, writes them in the layout's names under <output>/estimated/ and says so."""
+    from sports_rec.train import train
+
+    run = tmp_path / "train"
+    cfg = compose_config(
+        "train",
+        [
+            f"paths.data_dir={tmp_path / 'data'}",
+            *VIDEO_DATA,
+            "data.dataset.use_masks=true",
+            "data.dataset.skeleton_attention=true",
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=2",
+            "trainer.limit_val_batches=1",
+            "trainer.limit_test_batches=1",
+            "trainer.accelerator=cpu",
+            "print_config=false",
+            "logger=csv",
+        ],
+        run,
+        tmp_path,
+    )
+    train(cfg)
+    video = video_root / "dataset" / "anon" / f"{SUBJECT}.mp4"
+    out = tmp_path / "timeline"
+    run_cli(
+        "sports_rec.predict",
+        f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
+        f"input={video}",
+        f"output={out}",
+        "stride=4",
+        cwd=tmp_path,
+    )
+    document = json.loads((out / "timeline.json").read_text())
+    estimated = document["settings"]["estimated"]
+    assert estimated["backend"] == "mediapipe" and estimated["frames"] == NUM_FRAMES
+    assert estimated["frames_with_person"] >= NUM_FRAMES // 2  # the lifter is found
+    masks = sorted((out / "estimated" / "dataset" / "mask" / SUBJECT).glob("*.png"))
+    assert len(masks) == NUM_FRAMES
+    assert (
+        out / "estimated" / "dataset" / "skeleton" / "yolo_pose_csv" / f"{SUBJECT}.csv"
+    ).is_file()
+    assert document["settings"]["masks"] == estimated["masks"]
+    assert len(pd.read_csv(out / "frame_probs.csv")) == NUM_FRAMES
