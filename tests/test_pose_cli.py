@@ -503,6 +503,7 @@ def test_a_masked_skeleton_clip_model_predicts_a_raw_video_with_nothing_given(
         f"input={video}",
         f"output={out}",
         "stride=4",
+        "annotate=true",
         cwd=tmp_path,
     )
     document = json.loads((out / "timeline.json").read_text())
@@ -516,3 +517,20 @@ def test_a_masked_skeleton_clip_model_predicts_a_raw_video_with_nothing_given(
     ).is_file()
     assert document["settings"]["masks"] == estimated["masks"]
     assert len(pd.read_csv(out / "frame_probs.csv")) == NUM_FRAMES
+    assert (out / "annotated.mp4").is_file()  # with the estimated skeleton drawn
+
+
+def test_the_annotated_video_draws_the_skeleton_it_was_given(tmp_path: Path) -> None:
+    from sports_rec.data.io.video_io import read_frames
+    from sports_rec.predicting.annotate import write_annotated_video
+
+    frames = np.full((2, 96, 96, 3), 40, np.uint8)
+    keypoints = np.zeros((2, 17, 3), np.float32)
+    keypoints[:, 5] = (30, 60, 0.9)  # left shoulder and elbow: one bone
+    keypoints[:, 7] = (70, 60, 0.9)
+    plain, drawn = tmp_path / "plain.mp4", tmp_path / "drawn.mp4"
+    write_annotated_video(plain, [frames], 10.0, ["a", "a"], np.ones(2))
+    write_annotated_video(drawn, [frames], 10.0, ["a", "a"], np.ones(2), keypoints=keypoints)
+    row = slice(56, 65)  # around the bone, below the banner
+    a, b = read_frames(plain, [0], "pyav")[0], read_frames(drawn, [0], "pyav")[0]
+    assert np.abs(a[row, 35:65].astype(int) - b[row, 35:65]).mean() > 20

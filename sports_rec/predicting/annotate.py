@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from sports_rec.data.io.video_io import VideoWriter
+from sports_rec.pose_estimation.drawing import draw_pose
 
 
 def _font(height: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
@@ -47,10 +48,13 @@ def write_annotated_video(
     fps: float,
     names: Sequence[str],
     confidences: np.ndarray,
+    keypoints: np.ndarray | None = None,
 ) -> int:
     """Write the frames of ``chunks`` with their banner (``names[t]``, ``confidences[t]``)
     to ``path``; returns the frame count. Frames past the scored ones (a decoder that
-    yields more than the scoring pass saw) keep the last frame's banner."""
+    yields more than the scoring pass saw) keep the last frame's banner. ``keypoints``
+    (``[N, 17, 3]`` in the video's pixels: the poses the model was given, read or
+    estimated) draws each frame's skeleton under the banner."""
     last = len(names) - 1
     written = 0
     with VideoWriter(path, fps) as writer:
@@ -58,6 +62,8 @@ def write_annotated_video(
             drawn = []
             for frame in chunk:
                 t = min(written, last)
+                if keypoints is not None and written < len(keypoints):
+                    frame = draw_pose(frame, keypoints[written])
                 drawn.append(
                     draw_banner(frame, f"{names[t]}  {confidences[t]:.0%}", float(confidences[t]))
                 )

@@ -238,7 +238,12 @@ def predict_timeline(
         )
         target = out / "annotated.mp4"
         write_annotated_video(
-            target, iter_frames(path, DECODE_CHUNK, backend), fps, names, confidence
+            target,
+            iter_frames(path, DECODE_CHUNK, backend),
+            fps,
+            names,
+            confidence,
+            keypoints=prepare.keypoints,
         )
         files.append(target)
     return {
