@@ -26,7 +26,7 @@ from sports_rec.data.io.video_io import probe_video, write_video
 from sports_rec.data.keypoints import BODY_BONES, stack_keypoints
 from sports_rec.data.poses import load_mask_frames, read_pose_csv
 from sports_rec.data.transforms import resolve_transforms
-from sports_rec.pose import PoseOutputExists, find_media, image_category, pose
+from sports_rec.pose import pose
 from sports_rec.pose_estimation import INSTALL_HINT, PersonPose, PoseBackendUnavailable
 from sports_rec.pose_estimation.coco_mapping import coco_keypoints
 from sports_rec.pose_estimation.drawing import (
@@ -36,6 +36,7 @@ from sports_rec.pose_estimation.drawing import (
     draw_people,
     draw_pose,
 )
+from sports_rec.pose_estimation.media_jobs import PoseOutputExists, find_media, image_category
 from tests.conftest import (
     PROJECT_ROOT,
     VIDEO_DATA,

@@ -30,6 +30,12 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("path", "label", "split")
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 )
+#: Suffixes taken as videos where a command is given media (predict, pose).
+VIDEO_SUFFIXES: frozenset[str] = frozenset(
+    {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
+)
+#: Characters that make an ``input=`` a glob pattern.
+GLOB_CHARS: frozenset[str] = frozenset("*?[")
 
 
 class DatasetLayoutError(SportsRecError, ValueError):

@@ -18,15 +18,11 @@ from typing import Any
 import pandas as pd
 import torch
 
-from sports_rec.data.index import IMAGE_EXTENSIONS, is_image_file
+from sports_rec.data.index import GLOB_CHARS, IMAGE_EXTENSIONS, VIDEO_SUFFIXES, is_image_file
 from sports_rec.errors import SportsRecError
 from sports_rec.models.classifier import Classifier
 from sports_rec.models.inputs import spec_by_name
 from sports_rec.models.runners import OnnxRunner, Runner, sidecar_path
-
-GLOB_CHARS = frozenset("*?[")
-#: Suffixes taken as videos when deciding whether ``input`` suits the checkpoint.
-VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})
 
 
 class PredictInputError(SportsRecError, FileNotFoundError):
