@@ -81,6 +81,8 @@ def test_an_old_override_names_its_new_key() -> None:
     message = unparsable_override(["model=lenet", "data.grayscale=true"])
     assert message is not None and "data.dataset.grayscale=true" in message
     assert unparsable_override(["data.dataset.grayscale=true"]) is None
+    message = unparsable_override(["data.keypoints=estimate"])
+    assert message is not None and "data.dataset.keypoints=estimate" in message
 
 
 def test_a_small_eval_crop_raises_the_decoding_cap() -> None:

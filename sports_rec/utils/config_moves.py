@@ -12,8 +12,10 @@ from collections.abc import Sequence
 #: Options of the image dataset class that used to sit on the DataModule.
 MOVED_IMAGE_OPTIONS = ("grayscale", "crop_pct", "max_side", "cache", "cache_dir")
 
-#: ``{old override key: new key}``.
-MOVED_KEYS = {f"data.{name}": f"data.dataset.{name}" for name in MOVED_IMAGE_OPTIONS}
+#: ``{old override key: new key}`` (``data.keypoints``: the image dataset's option too).
+MOVED_KEYS = {
+    f"data.{name}": f"data.dataset.{name}" for name in (*MOVED_IMAGE_OPTIONS, "keypoints")
+}
 
 
 def moved_key_message(overrides: Sequence[str]) -> str | None:
@@ -23,7 +25,7 @@ def moved_key_message(overrides: Sequence[str]) -> str | None:
         if key in MOVED_KEYS:
             value = override.partition("=")[2]
             return (
-                f"{key} moved into the image dataset's options: write "
+                f"{key} is an option of the image dataset: write "
                 f"{MOVED_KEYS[key]}={value} (README 'Adding a dataset')."
             )
     return None
