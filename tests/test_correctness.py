@@ -473,3 +473,43 @@ def test_checkpoints_naming_moved_classes_still_load(tmp_path: Path) -> None:
     )
     target = read_checkpoint(path)["hyper_parameters"]["metadata"]["data"]["dataset"]["_target_"]
     assert target != old and get_class(target).__name__ == "VideoClipDataset"
+
+
+# ------------------------------------------------------------ the misclassified gallery
+
+
+def test_the_gallery_goes_round_the_true_classes_most_confident_first() -> None:
+    from sports_rec.reporting.per_run.artefacts import choose_gallery
+
+    # a test set sorted by class: class 0's errors come first, as the loader yields them
+    errors = [{"index": i, "true": 0, "pred": 1, "confidence": 0.1 * i} for i in range(6)]
+    errors += [{"index": 10 + i, "true": 2, "pred": 0, "confidence": 0.5} for i in range(3)]
+    errors += [{"index": 20, "true": 1, "pred": 2, "confidence": 0.9}]
+    chosen = choose_gallery(errors, 5)
+    assert [s["true"] for s in chosen] == [0, 2, 1, 0, 2]  # most errors first, then round
+    assert [s["index"] for s in chosen if s["true"] == 0] == [5, 4]  # most confident first
+    assert [s["index"] for s in choose_gallery(errors, 3, "first")] == [0, 1, 2]
+    assert len(choose_gallery(errors, 50)) == len(errors)
+    with pytest.raises(ValueError, match="gallery order"):
+        choose_gallery(errors, 3, "random")
+
+
+def test_a_runs_gallery_lists_what_it_shows_across_classes(make_cfg) -> None:
+    """misclassified.csv beside misclassified.png: the gallery's samples in its order, every
+    true class with an error represented (the test set is sorted by class), as many as the
+    gallery holds."""
+    from sports_rec.train import train
+
+    cfg = make_cfg("trainer.max_epochs=1", "callbacks.test_artefacts.gallery_size=6")
+    train(cfg)
+    run = Path(cfg.paths.output_dir)
+    shown = pd.read_csv(run / "misclassified.csv")
+    assert list(shown.columns) == ["path", "true", "predicted", "probability"]
+    assert (shown["true"] != shown["predicted"]).all()
+    matrix = pd.read_csv(run / "confusion_matrix.csv", index_col=0)
+    wrong_classes = {
+        str(true) for true in matrix.index if matrix.loc[true].sum() > matrix.loc[true, true]
+    }
+    assert set(shown["true"]) == wrong_classes or len(shown) == 6
+    assert len(set(shown["true"][: len(wrong_classes)])) == min(len(wrong_classes), 6)
+    assert all(Path(p).is_file() for p in shown["path"])

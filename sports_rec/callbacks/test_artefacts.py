@@ -21,11 +21,15 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
-from sports_rec.errors import SportsRecError
+from sports_rec.errors import ConfigError, SportsRecError
 from sports_rec.reporting.per_run.artefacts import (
+    GALLERY_ORDERS,
+    choose_gallery,
+    gallery_caption,
     metrics_record,
     per_class_table,
     write_confusion_matrix,
+    write_gallery_list,
     write_misclassified_gallery,
     write_per_class_table,
     write_test_metrics,
@@ -70,11 +74,21 @@ class TestArtefactWriter(L.Callback):
     __test__ = False  # not a pytest test class
 
     def __init__(
-        self, output_dir: str, gallery_size: int = 32, ckpt_path: str | None = None
+        self,
+        output_dir: str,
+        gallery_size: int = 32,
+        ckpt_path: str | None = None,
+        gallery_order: str = "classes",
     ) -> None:
+        if gallery_order not in GALLERY_ORDERS:
+            raise ConfigError(
+                f"callbacks.test_artefacts.gallery_order must be one of {GALLERY_ORDERS}, got "
+                f"{gallery_order!r}"
+            )
         self.output_dir = Path(output_dir)
         self.ckpt_path = ckpt_path  # recorded when the model was loaded outside the trainer
         self.gallery_size = gallery_size
+        self.gallery_order = gallery_order
         self.misclassified: list[dict[str, Any]] = []
         self.record: dict[str, Any] = {}
         self.write_failures: list[str] = []  # files that could not be written (see train)
@@ -92,10 +106,11 @@ class TestArtefactWriter(L.Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        if not isinstance(outputs, dict) or len(self.misclassified) >= self.gallery_size:
+        if not isinstance(outputs, dict):
             return
+        # every error is kept (four numbers each): the gallery chooses among all of them
         wrong = (outputs["preds"] != outputs["labels"]).nonzero().flatten().tolist()
-        for i in wrong[: self.gallery_size - len(self.misclassified)]:
+        for i in wrong:
             self.misclassified.append(
                 {
                     "index": int(outputs["index"][i]),
@@ -146,24 +161,41 @@ class TestArtefactWriter(L.Callback):
         dataset = getattr(trainer.test_dataloaders, "dataset", None)
         paths = getattr(dataset, "paths", None)
         if paths is not None and self.misclassified:
+            chosen = choose_gallery(self.misclassified, self.gallery_size, self.gallery_order)
+            samples = self._gallery_samples(dataset, paths, chosen)
+            caption = gallery_caption(
+                self.gallery_order,
+                len(samples),
+                len(self.misclassified),
+                len({s["true"] for s in self.misclassified}),
+            )
             optional_artefact(
                 "misclassified.png",
                 lambda: write_misclassified_gallery(
                     self.output_dir / "misclassified.png",
-                    self._gallery_samples(dataset, paths),
+                    samples,
                     class_names,
                     self.gallery_size,
                     unit=getattr(dataset, "unit", "image"),
+                    caption=caption,
+                ),
+            )
+            optional_artefact(
+                "misclassified.csv",
+                lambda: write_gallery_list(
+                    self.output_dir / "misclassified.csv", samples, class_names
                 ),
             )
 
-    def _gallery_samples(self, dataset: Any, paths: list[str]) -> list[dict[str, Any]]:
-        """The misclassified samples with what to draw: the dataset's ``preview`` of the
-        sample where it has one (a clip's middle frame), else the source image file."""
+    def _gallery_samples(
+        self, dataset: Any, paths: list[str], chosen: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The chosen samples with what to draw: the dataset's ``preview`` of the sample
+        where it has one (a clip's middle frame), else the source image file."""
         preview = getattr(dataset, "preview", None)
         return [
             dict(s, path=paths[s["index"]], image=preview(s["index"]) if preview else None)
-            for s in self.misclassified
+            for s in chosen
         ]
 
     def _write_split(self, trainer: L.Trainer, pl_module: L.LightningModule, prefix: str) -> None:

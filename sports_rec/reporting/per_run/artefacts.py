@@ -7,7 +7,11 @@ Files (all in the run folder):
                                    ``no_support`` marks classes absent from the split;
 * ``confusion_matrix.csv``       - counts, rows = true class, columns = predicted class;
 * ``confusion_matrix.png``       - row-normalised heatmap with class names on both axes;
-* ``misclassified.png``          - gallery of misclassified test images (true vs predicted).
+* ``misclassified.png``          - gallery of misclassified test images (true vs predicted),
+                                   chosen round-robin over the true classes, most confident
+                                   errors first (:func:`choose_gallery`; the caption says so);
+* ``misclassified.csv``          - the gallery's samples in its order (path, true, predicted,
+                                   probability).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ RUN_FILES = (
     "confusion_matrix.csv",
     "confusion_matrix.png",
     "misclassified.png",
+    "misclassified.csv",
     "test_segments.csv",
     "test_predictions.csv",
 )
@@ -130,12 +135,73 @@ def write_confusion_matrix(out_dir: str | Path, cm: np.ndarray, class_names: Seq
     plt.close(fig)
 
 
+#: How the gallery picks its samples from every misclassified test sample.
+GALLERY_ORDERS = ("classes", "first")
+
+
+def choose_gallery(
+    misclassified: Sequence[Mapping], size: int, order: str = "classes"
+) -> list[Mapping]:
+    """The ``size`` misclassified samples a gallery shows, in the order it shows them.
+
+    ``classes`` (default): round-robin over the true classes (classes with more errors
+    first, ties by class id), each class's most confident errors first, so a test set
+    sorted by class does not fill the gallery with its first class. ``first``: the first
+    ``size`` in test order (the old behaviour).
+    """
+    if order not in GALLERY_ORDERS:
+        raise ValueError(f"gallery order must be one of {GALLERY_ORDERS}, got {order!r}")
+    if order == "first":
+        return list(misclassified)[:size]
+    by_class: dict[int, list[Mapping]] = {}
+    for sample in misclassified:
+        by_class.setdefault(int(sample["true"]), []).append(sample)
+    queues = [
+        sorted(samples, key=lambda s: -float(s["confidence"]))
+        for _, samples in sorted(by_class.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    ]
+    chosen: list[Mapping] = []
+    depth = 0
+    while len(chosen) < size and any(depth < len(q) for q in queues):
+        chosen += [q[depth] for q in queues if depth < len(q)][: size - len(chosen)]
+        depth += 1
+    return chosen
+
+
+def gallery_caption(order: str, shown: int, total: int, classes: int) -> str:
+    """What the gallery shows and how its samples were chosen."""
+    if order == "first":
+        return f"first {shown} of {total} misclassified, in test order"
+    return (
+        f"{shown} of {total} misclassified: round-robin over {classes} true classes, "
+        "most confident errors first"
+    )
+
+
+def write_gallery_list(path: Path, samples: Sequence[Mapping], class_names: Sequence[str]) -> None:
+    """``misclassified.csv``: the gallery's samples in gallery order (path, true, predicted,
+    probability of the prediction), so a reader or a test sees which were picked."""
+    rows = [
+        {
+            "path": sample.get("path", ""),
+            "true": class_names[int(sample["true"])],
+            "predicted": class_names[int(sample["pred"])],
+            "probability": round(float(sample["confidence"]), 4),
+        }
+        for sample in samples
+    ]
+    pd.DataFrame(rows, columns=["path", "true", "predicted", "probability"]).to_csv(
+        path, index=False
+    )
+
+
 def write_misclassified_gallery(
     path: Path,
     samples: Sequence[Mapping],
     class_names: Sequence[str],
     max_images: int = 32,
     unit: str = "image",
+    caption: str = "",
 ) -> int:
     """Grid of misclassified samples; each has ``true``, ``pred``, ``confidence`` and either
     ``image`` (a PIL image: what a dataset's ``preview`` shows, e.g. a clip's middle frame)
@@ -159,7 +225,7 @@ def write_misclassified_gallery(
             f" ({sample['confidence']:.2f})",
             fontsize=7,
         )
-    fig.suptitle(f"Misclassified test {unit}s")
+    fig.suptitle(f"Misclassified test {unit}s" + (f"\n{caption}" if caption else ""), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
