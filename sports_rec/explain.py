@@ -86,6 +86,7 @@ def explain(cfg: DictConfig) -> dict[str, Any]:
         bool(cfg.misclassified_only),
         class_id,
         int(cfg.batch_size),
+        order=str(cfg.get("order", "classes")),
     )
     if chosen.empty and not result.get("long_sample"):
         filters = [

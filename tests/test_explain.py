@@ -173,6 +173,21 @@ def test_filters_choose_samples_by_truth_and_error(
         run_explain(checkpoints["cnn"], tmp_path / "c", "class_name=nope")
 
 
+def test_samples_are_taken_round_the_classes_unless_first_is_asked(
+    checkpoints: dict[str, Path], tmp_path: Path
+) -> None:
+    """The test split is sorted by class: by default the first samples explained are one of
+    each class (round-robin), with order=first all of the first class."""
+    from sports_rec.explaining.samples import class_round_robin
+
+    assert class_round_robin([0, 0, 0, 1, 1, 2]) == [0, 3, 5, 1, 4, 2]
+    names = load_classifier(checkpoints["cnn"]).class_names
+    table = run_explain(checkpoints["cnn"], tmp_path / "a", "num_samples=3")
+    assert sorted(table["true"]) == sorted(names[:3])
+    table = run_explain(checkpoints["cnn"], tmp_path / "b", "num_samples=3", "order=first")
+    assert set(table["true"]) == {names[0]}
+
+
 def test_no_matching_sample_is_a_message(
     checkpoints: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

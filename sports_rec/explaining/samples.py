@@ -47,6 +47,21 @@ def _batch_inputs(model: Classifier, batch: dict[str, Any]) -> dict[str, torch.T
     return {key: batch[key].to(model.device).float() for key in model.input_keys}
 
 
+#: The order samples are tried in: round-robin over the true classes, or the split's own.
+SAMPLE_ORDERS = ("classes", "first")
+
+
+def class_round_robin(labels: list[int]) -> list[int]:
+    """Dataset indices taking one sample of each true class in turn (each class's in split
+    order), so a split sorted by class does not give N samples of its first class."""
+    by_class: dict[int, list[int]] = {}
+    for index, label in enumerate(labels):
+        by_class.setdefault(int(label), []).append(index)
+    queues = [by_class[c] for c in sorted(by_class)]
+    longest = max((len(q) for q in queues), default=0)
+    return [q[depth] for depth in range(longest) for q in queues if depth < len(q)]
+
+
 def choose_samples(
     model: Classifier,
     dataset: Any,
@@ -54,9 +69,16 @@ def choose_samples(
     misclassified_only: bool,
     class_id: int | None,
     batch_size: int,
+    order: str = "classes",
 ) -> pd.DataFrame:
-    """``index, true, pred, prob`` of the first ``num_samples`` samples passing the filters
-    (in the split's order), predicted in batches until enough are found."""
+    """``index, true, pred, prob`` of the first ``num_samples`` samples passing the filters,
+    tried round-robin over the true classes (``order=classes``, from the dataset's labels,
+    no prediction needed) or in the split's order (``first``), predicted in batches until
+    enough are found."""
+    if order not in SAMPLE_ORDERS:
+        raise ConfigError(f"order must be one of {SAMPLE_ORDERS}, got {order!r}")
+    if order == "classes" and class_id is None:
+        dataset = Subset(dataset, class_round_robin(list(dataset.labels)))
     loader = DataLoader(dataset, batch_size=max(1, batch_size))
     chosen: list[dict[str, Any]] = []
     with torch.inference_mode():
