@@ -48,3 +48,5 @@ def test_a_run_into_a_pipe_logs_progress_lines_and_an_estimate(
     assert len(done) >= min(total, 5)  # every 10 % of the epoch (or 30 s)
     assert len(re.findall(r"Estimate after 3 batches: ~[\d:]+ per epoch", output)) == 1
     assert "epoch 1/2" in (tmp_path / "run" / "train.log").read_text()  # the log file too
+    # the model summary counts FLOPs on one example of the inputs (was "Total FLOPs: 0")
+    assert re.search(r"Total FLOPs: [1-9]", output), output[-3000:]

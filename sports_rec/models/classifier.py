@@ -28,7 +28,7 @@ from sports_rec.models.fast_paths import (
     resolve_fused,
     to_memory_format,
 )
-from sports_rec.models.inputs import input_sizes
+from sports_rec.models.inputs import example_inputs, input_sizes
 from sports_rec.models.metadata import CheckpointMetadata
 from sports_rec.models.metrics import per_class_metrics, summary_metrics
 
@@ -80,6 +80,10 @@ class Classifier(L.LightningModule):
         )
         self.criterion: nn.Module = instantiate(loss, class_counts=stored.class_counts)
         self.input_keys: tuple[str, ...] = tuple(getattr(self.net, "input_keys", ("image",)))
+        # one sample of every input: Lightning's model summary counts the FLOPs with it
+        # (without one it prints "Total FLOPs: 0")
+        example = example_inputs(self.input_spec, self.input_keys, 1, torch.Generator())
+        self.example_input_array = (dict(zip(self.input_keys, example, strict=True)),)
         fast = dict(fast_paths or {})
         self.memory_format = channels_last_format(
             self.net, fast.get("channels_last", False), self.input_spec

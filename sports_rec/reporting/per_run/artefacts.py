@@ -6,7 +6,8 @@ Files (all in the run folder):
 * ``per_class.csv``              - precision, recall, F1, support and accuracy per class;
                                    ``no_support`` marks classes absent from the split;
 * ``confusion_matrix.csv``       - counts, rows = true class, columns = predicted class;
-* ``confusion_matrix.png``       - row-normalised heatmap with class names on both axes;
+* ``confusion_matrix.png``       - heatmap: colour the fraction of the true class, numbers
+                                   the counts (when legible), class names on both axes;
 * ``misclassified.png``          - gallery of misclassified test images (true vs predicted),
                                    chosen round-robin over the true classes, most confident
                                    errors first (:func:`choose_gallery`; the caption says so);
@@ -129,7 +130,7 @@ def write_confusion_matrix(out_dir: str | Path, cm: np.ndarray, class_names: Seq
                         color=colour,
                     )
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of true class")
-    ax.set_title("Confusion matrix (row-normalised)")
+    ax.set_title("Confusion matrix (colour: fraction of the true class; numbers: counts)")
     fig.tight_layout()
     fig.savefig(out_dir / "confusion_matrix.png", dpi=120)
     plt.close(fig)
