@@ -365,7 +365,7 @@ def test_explain_follows_the_recipes_samples_and_fps(
     class Stop(Exception):
         pass
 
-    def stop(model: object, dataset: object, num_samples: int, *args: object) -> None:
+    def stop(model: object, dataset: object, num_samples: int, *args: object, **kw: object) -> None:
         seen["num_samples"] = num_samples
         raise Stop
 
