@@ -43,6 +43,7 @@ from sports_rec.checkpoint import check_same_classes, load_classifier
 from sports_rec.models.metadata import CheckpointMetadata
 from sports_rec.reporting.per_run.artefacts import RUN_FILES
 from sports_rec.utils.cli import hydra_entry_point
+from sports_rec.utils.config_checks import required_checkpoint
 from sports_rec.utils.logging import get_logger
 from sports_rec.utils.run import (
     exit_on_user_error,
@@ -58,7 +59,7 @@ log = get_logger(__name__)
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     check_run_folder(Path(cfg.paths.output_dir), RUN_FILES)
     L.seed_everything(cfg.seed, workers=True)
-    model = load_classifier(cfg.ckpt_path)
+    model = load_classifier(required_checkpoint(cfg, "evaluate"))
     metadata = CheckpointMetadata.of(model)
     data_cfg = merged_data_config(metadata.data, cfg.get("data"), cfg.paths.output_dir)
     overrides = data_overrides(metadata.data, data_cfg)

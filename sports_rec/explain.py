@@ -42,7 +42,7 @@ from sports_rec.explaining.samples import (
 from sports_rec.modalities import modality_for
 from sports_rec.models.metadata import CheckpointMetadata
 from sports_rec.utils.cli import hydra_entry_point
-from sports_rec.utils.config_checks import check_explain_config
+from sports_rec.utils.config_checks import check_explain_config, required_checkpoint
 from sports_rec.utils.run import exit_on_user_error, lightning_noise_filtered, task_wrapper
 
 
@@ -51,7 +51,7 @@ def explain(cfg: DictConfig) -> dict[str, Any]:
     """Explain ``cfg.num_samples`` samples of ``cfg.split`` (see the module docstring)."""
     check_explain_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
-    model = load_classifier(cfg.ckpt_path)
+    model = load_classifier(required_checkpoint(cfg, "explain"))
     model.eval()
     apply_recipe_settings(cfg)  # the run recipe's explain: values the command line omits
     metadata = CheckpointMetadata.of(model)

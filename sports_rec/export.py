@@ -39,6 +39,7 @@ from sports_rec.models.exporting import (
 )
 from sports_rec.models.runners import check_format
 from sports_rec.utils.cli import hydra_entry_point
+from sports_rec.utils.config_checks import required_checkpoint
 from sports_rec.utils.run import exit_on_user_error, task_wrapper
 
 
@@ -46,7 +47,7 @@ from sports_rec.utils.run import exit_on_user_error, task_wrapper
 def export(cfg: DictConfig) -> dict[str, Any]:
     """Export the checkpoint's net, verify it and write the sidecar (the CLI's task)."""
     fmt = check_format(cfg.format)
-    model = load_classifier(cfg.ckpt_path)
+    model = load_classifier(required_checkpoint(cfg, "export"))
     output = cfg.get("output") or Path(cfg.paths.output_dir) / DEFAULT_FILE_NAMES[fmt]
     result = export_model(
         model,

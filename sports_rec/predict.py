@@ -38,6 +38,7 @@ from sports_rec.models.metadata import CheckpointMetadata
 from sports_rec.models.runners import load_exported, pytorch_runner
 from sports_rec.predicting.inputs import PredictInputError, check_model_file
 from sports_rec.utils.cli import hydra_entry_point
+from sports_rec.utils.config_checks import required_checkpoint
 from sports_rec.utils.run import exit_on_user_error, task_wrapper
 
 
@@ -46,7 +47,7 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     """Predict ``cfg.input`` with the checkpoint (or ``model_file``) and write the results;
     what ``input`` may be and what is written is the checkpoint's modality's
     (:mod:`sports_rec.modalities`)."""
-    model = load_classifier(cfg.ckpt_path)
+    model = load_classifier(required_checkpoint(cfg, "predict"))
     modality = modality_for(model.input_keys)
     transform = instantiate(CheckpointMetadata.of(model).eval_transform)
     if cfg.get("model_file"):

@@ -40,6 +40,7 @@ from sports_rec.data.catalog import dataset_entry
 from sports_rec.errors import SportsRecError
 from sports_rec.pose_estimation import INSTALL_HINT
 from sports_rec.pose_estimation.registry import DEFAULT_BACKEND, backend_installed
+from sports_rec.reporting.across_runs.published import published_path
 
 PROJECT_ROOT = Path.cwd()
 
@@ -378,7 +379,7 @@ def run(
         done, ran = evaluate(evaluation, sweeps, folder, settings)
         status |= 0 if ran else 1
         evaluations += [done] if ran else []
-    published = PROJECT_ROOT / study.published
+    published = published_path(study.published)  # shipped in the package
     runs = ",".join(map(str, jobs_by_recipe(sweeps)))
     report = [
         sys.executable, "-m", "sports_rec.report", f"runs=[{runs}]",
@@ -389,7 +390,7 @@ def run(
     if published.is_file():
         report.append(f"published={published}")
     else:
-        print(f"note: {published} not found (run from the project folder); no published column")
+        print(f"note: {published} not found; no published column")
     print(f"\n=== report of study {study.seed} ({name})")
     status |= subprocess.run(report, check=False).returncode
     return 1 if status else 0

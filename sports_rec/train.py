@@ -86,12 +86,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 def _train(cfg: DictConfig, output_dir: Path, info: RunInfo) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
-    if cfg.get("print_config", True):
-        print_config_tree(cfg, save_to=output_dir / "config_tree.log")
-
     transforms = resolve_transforms(plain(cfg.transforms), plain(cfg.model.net))
     datamodule = build_datamodule(cfg.data, transforms, cfg.sampler)
     datamodule.prepare_data()
+    datamodule.index_table  # noqa: B018 - read first: a wrong data.root fails in seconds
+    if cfg.get("print_config", True):
+        print_config_tree(cfg, save_to=output_dir / "config_tree.log")
     if cfg.get("ckpt_path"):
         check_resume_checkpoint(cfg.ckpt_path, datamodule)
     metadata = data_metadata(cfg, datamodule, transforms)

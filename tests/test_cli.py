@@ -150,7 +150,7 @@ def test_ddp_inside_a_multirun_runs_only_its_job_and_leaves_no_stray_folders(
     assert not (tmp_path / "logs").exists()
 
 
-def test_wandb_offline_run_is_written_and_finished(make_cfg) -> None:
+def test_wandb_offline_run_is_written_and_finished(make_cfg, capfd) -> None:
     import wandb
 
     cfg = make_cfg(
@@ -167,6 +167,7 @@ def test_wandb_offline_run_is_written_and_finished(make_cfg) -> None:
     assert list((out / "wandb").glob("offline-run-*"))
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     assert (out / "csv" / "metrics.csv").is_file()
+    assert "anonymous setting" not in "".join(capfd.readouterr())  # not triggered by us
 
 
 def test_failed_task_still_finishes_wandb_and_prints_run_folder(make_cfg, capsys) -> None:
@@ -195,7 +196,6 @@ def test_missing_dataset_root_fails_with_the_expected_layout(tmp_path: Path) -> 
             "sports_rec.train",
             "data=sports100",
             f"data.root={tmp_path / 'nowhere'}",
-            "print_config=false",
         ],
         cwd=tmp_path,
         capture_output=True,
@@ -208,3 +208,6 @@ def test_missing_dataset_root_fails_with_the_expected_layout(tmp_path: Path) -> 
     assert "sports100 root not found" in message and "nowhere" in message
     assert "python -m sports_rec.data.synthetic" in message
     assert "Run folder:" in result.stdout
+    # before the ~270-line config tree and before any net is built: it fails at once
+    assert "CONFIG" not in message.split("sports100 root not found")[0]
+    assert not list(tmp_path.rglob("config_tree.log"))

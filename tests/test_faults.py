@@ -376,3 +376,14 @@ def test_a_resumed_run_keeps_one_best_checkpoint_per_metric(make_cfg) -> None:
     ):
         (found,) = (folder / "checkpoints").glob(pattern)
         assert found.name.endswith(f"epoch{int(best_epoch):03d}.ckpt"), (column, found.name)
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict", "explain", "export"])
+def test_a_command_without_ckpt_path_says_so_in_one_line(tmp_path: Path, command: str) -> None:
+    """ckpt_path=??? used to end in OmegaConf's MissingMandatoryValue traceback (predict
+    with model_file= alone: 17 lines)."""
+    extra = ["model_file=model.onnx", "input=x.jpg"] if command == "predict" else []
+    result = run_cli(f"sports_rec.{command}", *extra, cwd=tmp_path, check=False)
+    output = expect_user_error(result, "ckpt_path is required", f"sports_rec.{command} ckpt_path=")
+    if command == "predict":
+        assert "model_file= only swaps its net" in output

@@ -45,6 +45,23 @@ def test_the_wheel_ships_every_config(installed: Path) -> None:
     assert shipped == on_disk and len(shipped) > 40
 
 
+def test_the_wheel_ships_the_published_numbers(installed: Path, tmp_path: Path) -> None:
+    """report beside the published numbers works for a pip-installed user: the studies'
+    published.csv files are package data, found by study name from any folder."""
+    shipped = sorted(p.parent.name for p in installed.rglob("published.csv"))
+    assert shipped == sorted(p.parent.name for p in (PROJECT_ROOT / "experiments").glob("*/*.csv"))
+    assert len(shipped) == 5
+    probe = subprocess.run(
+        [sys.executable, "-c",
+         "from sports_rec.reporting.across_runs.published import published_path, read_published;"
+         "p = published_path('sports_balls_001'); print(p); print(len(read_published(p)))"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(installed)},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    path, rows = probe.stdout.split()
+    assert Path(path).is_relative_to(installed) and int(rows) > 0
+
+
 def test_installed_package_runs_from_another_directory(installed: Path, tmp_path: Path) -> None:
     env = {"PYTHONPATH": str(installed)}
     probe = subprocess.run(

@@ -630,3 +630,22 @@ def test_html_renders_in_chromium(study: dict[str, Path]) -> None:
     with Image.open(study["root"] / "report" / "report.png") as figure:
         assert figure.width >= 600
     assert to_markdown(format_table(report_table(runs, published), published)).count("\n") == 6
+
+
+def test_published_numbers_are_found_by_study_name_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sports_rec.reporting.across_runs.published import published_path, shipped_studies
+
+    monkeypatch.chdir(tmp_path)  # not the checkout: relative paths no longer point into it
+    assert shipped_studies() == [
+        "exercise_video_004", "infiniteform_003", "sports100_000", "sports_balls_001",
+        "workout_002",
+    ]  # fmt: skip
+    by_name = published_path("sports_balls_001")
+    assert by_name.is_file() and by_name == published_path(
+        "experiments/sports_balls_001/published.csv"
+    )
+    assert len(read_published("workout_002")) > 0
+    with pytest.raises(PublishedFormatError, match="sports_balls_001"):
+        read_published("no_such_study")

@@ -130,3 +130,21 @@ def optimized_value(metrics: dict[str, float], name: str | None) -> float | None
             f"optimized_metric={name!r} is not a metric of this run; available: {available}"
         )
     return float(metrics[name])
+
+
+def required_checkpoint(cfg: DictConfig, command: str) -> str:
+    """``cfg.ckpt_path``, or one clear error when it was not given (instead of OmegaConf's
+    ``MissingMandatoryValue`` traceback): the checkpoint holds the classes, the
+    preprocessing and the net, so every command after training starts from it."""
+    if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.get("ckpt_path"):
+        extra = (
+            "; model_file= only swaps its net for an exported one, the checkpoint still says "
+            "what the classes and the preprocessing are"
+            if command == "predict"
+            else ""
+        )
+        raise ConfigError(
+            f"ckpt_path is required: python -m sports_rec.{command} "
+            f"ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt ...{extra}"
+        )
+    return str(cfg.ckpt_path)

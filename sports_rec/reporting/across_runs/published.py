@@ -198,13 +198,38 @@ def read_published_classes_files(paths: Sequence[str | Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+#: The studies' published numbers, shipped inside the package (``experiments/`` at the top
+#: of a checkout is a link to it), so a pip-installed sports_rec has them too.
+PUBLISHED_DIR = Path(__file__).resolve().parents[2] / "experiments"
+
+
+def shipped_studies() -> list[str]:
+    """Names of the studies whose published numbers ship with the package."""
+    return sorted(p.parent.name for p in PUBLISHED_DIR.glob("*/published.csv"))
+
+
+def published_path(spec: str | Path) -> Path:
+    """``spec`` as a file: a path to a CSV, or a shipped study's name (``sports_balls_001``),
+    or a path that names one (``experiments/sports_balls_001/published.csv`` from any
+    folder, as the README writes it)."""
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return path
+    for name in (str(spec), path.parent.name):
+        shipped = PUBLISHED_DIR / name / "published.csv"
+        if name and shipped.is_file():
+            return shipped
+    return path
+
+
 def _read_validated(path: str | Path) -> pd.DataFrame:
     """Every row of one ``published.csv``, validated (see :func:`read_published`)."""
-    path = Path(path)
+    path = published_path(path)
     if not path.is_file():
         raise PublishedFormatError(
             f"Published-results file '{path}' does not exist; pass published=PATH to an "
-            "existing CSV (e.g. experiments/sports_balls_001/published.csv) or leave it out."
+            "existing CSV, or a shipped study's name (one of "
+            f"{', '.join(shipped_studies())}), or leave it out."
         )
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
