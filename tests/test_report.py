@@ -26,6 +26,7 @@ from sports_rec.reporting.across_runs.published import (
     METRICS,
     PublishedFormatError,
     format_published,
+    published_column,
     read_published,
     read_published_files,
 )
@@ -364,7 +365,10 @@ def test_a_model_group_override_is_a_column_beside_the_net_name(tmp_path: Path) 
     table = report_table(load_runs([tmp_path / "sweep"]))
     assert list(table["model"]) == ["small", "lenet"]
     assert list(table["net"]) == ["resnet10t", "lenet"]
-    assert list(table["recipe"]) == ["synthetic_sports100/small", "synthetic_sports100/lenet"]
+    assert list(table["recipe"]) == [  # group choices, not an invented recipe name
+        "data=synthetic_sports100 model=small",
+        "data=synthetic_sports100 model=lenet",
+    ]
 
 
 def test_published_values_sit_beside_the_runs_own_matched_by_recipe(
@@ -428,7 +432,9 @@ def test_group_composed_run_is_not_the_recipe_of_the_same_name(tmp_path: Path) -
         epochs=_epoch_rows(1, [0.4], [0.45]),
         classes=["archery", "baseball", "cricket"],
     )
-    assert load_run(other).recipe == "sports100/lenet"  # no such recipe: named by its groups
+    # no recipe either way: named by its groups, never written like a recipe that does not
+    # exist (the report once called such a run "sports100/lenet")
+    assert load_run(other).recipe == "data=sports100 model=lenet"
 
 
 def test_recipe_run_and_lower_bound(tmp_path: Path) -> None:
@@ -649,3 +655,18 @@ def test_published_numbers_are_found_by_study_name_from_any_folder(
     assert len(read_published("workout_002")) > 0
     with pytest.raises(PublishedFormatError, match="sports_balls_001"):
         read_published("no_such_study")
+
+
+def test_the_chart_promises_published_values_only_where_a_run_has_one() -> None:
+    from sports_rec.reporting.across_runs.figures import headline_sources
+    from sports_rec.reporting.across_runs.report_table import HEADLINE
+
+    published = pd.DataFrame(
+        {"recipe": ["sports_balls/x"], "metric": [HEADLINE], "value": [0.9], "source": ["text"]}
+    )
+    column = published_column(HEADLINE, "text")
+    none_matched = pd.DataFrame({column: [float("nan"), float("nan")]})
+    assert headline_sources(none_matched, published) == []  # no "vs published" in the title
+    one_matched = pd.DataFrame({column: [0.9, float("nan")]})
+    assert headline_sources(one_matched, published) == ["text"]
+    assert headline_sources(one_matched, None) == []

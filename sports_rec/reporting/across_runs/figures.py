@@ -34,6 +34,21 @@ _PANELS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+def headline_sources(table: pd.DataFrame, published: pd.DataFrame | None) -> list[str]:
+    """The published sources drawn beside the runs: only those with a value for one of
+    these runs, so no empty "published" bars and no title promising values that no run's
+    recipe has."""
+    if published is None or published.empty:
+        return []
+    rows = published[published["metric"] == HEADLINE]
+    return [
+        s
+        for s in dict.fromkeys(rows["source"])
+        if published_column(HEADLINE, s) in table
+        and table[published_column(HEADLINE, s)].notna().any()
+    ]
+
+
 def plot_headline(table: pd.DataFrame, published: pd.DataFrame | None, path: Path) -> Path:
     """Grouped bars of test accuracy per run (``report.png``); failed runs are marked.
 
@@ -41,12 +56,7 @@ def plot_headline(table: pd.DataFrame, published: pd.DataFrame | None, path: Pat
     frame, so the bars show exactly the numbers of ``report.md``.
     """
     label = METRICS[HEADLINE].label
-    sources: list[str] = []
-    if published is not None and not published.empty:
-        rows = published[published["metric"] == HEADLINE]
-        sources = [
-            s for s in dict.fromkeys(rows["source"]) if published_column(HEADLINE, s) in table
-        ]
+    sources = headline_sources(table, published)
     series = [("run", table[label].to_numpy(dtype=float))]
     series += [
         (f"published [{s}]", table[published_column(HEADLINE, s)].to_numpy(dtype=float))

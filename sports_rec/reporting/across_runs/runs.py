@@ -14,7 +14,8 @@ as ``failed`` with the error from ``run_info.json`` or its log, never dropped: a
 job is a result of a sweep too.
 
 A run's recipe (what published values are matched by) is its ``experiment=`` name; a run
-composed from groups alone gets ``<data>/<model>`` (see :func:`derived_recipe`).
+composed from groups alone is named by them, ``data=<data> model=<model>`` (see
+:func:`derived_recipe`), never like a recipe.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 
-from sports_rec import CONF_DIR
 from sports_rec.errors import SportsRecError
 from sports_rec.utils.logging import get_logger
 from sports_rec.utils.run_info import read_run_info
@@ -41,8 +41,6 @@ log = get_logger(__name__)
 
 #: Tasks whose run folders a report collects; a folder whose config names no task counts.
 REPORTED_TASKS = frozenset({"train"})
-#: The recipes (``experiment=`` configs) of this checkout.
-EXPERIMENT_DIR = CONF_DIR / "experiment"
 
 
 class NotARunFolder(SportsRecError):
@@ -303,17 +301,11 @@ def _model_name(config: dict[str, Any], info: dict[str, Any] | None) -> str:
 
 
 def derived_recipe(data: str, model: str) -> str:
-    """The recipe of a run composed from groups (no ``experiment=``): ``<data>/<model>``.
-
-    Study 000's recipes are plain group choices (``data=sports100 model=vit`` is
-    ``sports100/vit``). Where an experiment of that very name exists
-    (``conf/experiment/workout/lenet.yaml``), the groups alone are *not* that recipe, so
-    the run is named ``data=<data> model=<model>`` and matches no published value of it.
-    """
-    name = f"{data}/{model}"
-    if (EXPERIMENT_DIR / f"{name}.yaml").is_file():
-        return f"data={data} model={model}"
-    return name
+    """What a run composed from groups (no ``experiment=``) is called in a report:
+    ``data=<data> model=<model>``, its group choices. It is no recipe, so it is never
+    written like one (``sports_balls/small`` would name an experiment that does not exist)
+    and matches no published value."""
+    return f"data={data} model={model}"
 
 
 def load_run(path: str | Path) -> Run:
