@@ -14,6 +14,7 @@ ever see this table, so supporting a new dataset means writing one reader.
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,30 @@ VIDEO_SUFFIXES: frozenset[str] = frozenset(
 )
 #: Characters that make an ``input=`` a glob pattern.
 GLOB_CHARS: frozenset[str] = frozenset("*?[")
+
+
+def visible_files(folder: Path) -> list[Path]:
+    """Files anywhere below ``folder`` (hidden files and folders skipped), sorted."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+
+
+def input_files(path: Path) -> list[Path] | None:
+    """The files an ``input=`` names when it is a folder (searched recursively) or a glob
+    pattern (the folders it matches searched the same way), sorted; None when it is
+    neither (a missing path). Shared by ``predict`` and ``pose``."""
+    if path.is_dir():
+        return visible_files(path)
+    if not GLOB_CHARS & set(str(path)):
+        return None
+    found: set[Path] = set()
+    for match in glob.glob(str(path), recursive=True):
+        candidate = Path(match)
+        found.update(visible_files(candidate) if candidate.is_dir() else [candidate])
+    return sorted(p for p in found if p.is_file())
 
 
 class DatasetLayoutError(SportsRecError, ValueError):

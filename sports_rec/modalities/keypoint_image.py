@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sports_rec.data.index import is_image_file
+from sports_rec.data.index import GLOB_CHARS, is_image_file
 from sports_rec.modalities.base import PredictJob
 from sports_rec.modalities.image import ImageModality, predictions_file, refuse_videos
 from sports_rec.predicting.annotations import (
@@ -21,7 +21,7 @@ from sports_rec.predicting.annotations import (
     predict_table,
     read_input_table,
 )
-from sports_rec.predicting.inputs import GLOB_CHARS, find_inputs, write_predictions
+from sports_rec.predicting.inputs import find_inputs, write_predictions
 
 
 def given_photos(spec: str, data_cfg: dict[str, Any]) -> bool:

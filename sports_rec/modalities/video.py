@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
+from sports_rec.data.index import VIDEO_SUFFIXES
 from sports_rec.explaining.long_sample import explain_long_sample
 from sports_rec.explaining.panels import to_rgb
 from sports_rec.explaining.video import write_clip_videos
 from sports_rec.modalities.base import ExplainedSample, Modality, PredictJob
 from sports_rec.models.classifier import Classifier
-from sports_rec.predicting.inputs import VIDEO_SUFFIXES, PredictInputError, is_video_path
+from sports_rec.predicting.inputs import PredictInputError, is_video_path
 from sports_rec.predicting.timeline import predict_timeline, summary_lines
 
 

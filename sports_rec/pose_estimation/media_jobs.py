@@ -6,7 +6,6 @@ names, and each image or video estimated and written as the readers read it
 from __future__ import annotations
 
 import contextlib
-import glob
 import itertools
 import time
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ from rich.progress import (
 )
 
 from sports_rec.data.formats.exercise_video_layout import ExerciseVideoLayout
-from sports_rec.data.index import GLOB_CHARS, IMAGE_EXTENSIONS, VIDEO_SUFFIXES
+from sports_rec.data.index import GLOB_CHARS, IMAGE_EXTENSIONS, VIDEO_SUFFIXES, input_files
 from sports_rec.data.io.image_io import ImageDecodeError, load_image
 from sports_rec.data.io.video_io import VideoDecodeError, VideoWriter, iter_frames, probe_video
 from sports_rec.errors import SportsRecError
@@ -76,14 +75,6 @@ class Media:
     base: Path = Path(".")
 
 
-def _visible_files(folder: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
-
-
 def _glob_base(text: str) -> Path:
     """The folder a pattern starts from: its parts before the first with a glob character."""
     parts = Path(text).expanduser().parts
@@ -99,19 +90,12 @@ def find_media(spec: str | Path) -> Media:
     if path.is_file():
         kind = "videos" if path.suffix.lower() in VIDEO_SUFFIXES else "images"
         return Media(**{kind: [path]}, base=path.parent)
-    if path.is_dir():
-        candidates, base = _visible_files(path), path
-    elif GLOB_CHARS & set(text):
-        found: set[Path] = set()
-        for match in glob.glob(str(path), recursive=True):
-            candidate = Path(match)
-            found.update(_visible_files(candidate) if candidate.is_dir() else [candidate])
-        candidates, base = sorted(p for p in found if p.is_file()), _glob_base(text)
-    else:
+    candidates = input_files(path)
+    if candidates is None:
         raise PoseInputError(
             f"input='{text}' does not exist (give an image or video file, a folder or a glob)"
         )
-    media = Media(base=base)
+    media = Media(base=path if path.is_dir() else _glob_base(text))
     for candidate in candidates:
         suffix = candidate.suffix.lower()
         if suffix in IMAGE_EXTENSIONS:

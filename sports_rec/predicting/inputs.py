@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import glob
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +17,12 @@ from typing import Any
 import pandas as pd
 import torch
 
-from sports_rec.data.index import GLOB_CHARS, IMAGE_EXTENSIONS, VIDEO_SUFFIXES, is_image_file
+from sports_rec.data.index import (
+    IMAGE_EXTENSIONS,
+    VIDEO_SUFFIXES,
+    input_files,
+    is_image_file,
+)
 from sports_rec.errors import SportsRecError
 from sports_rec.models.classifier import Classifier
 from sports_rec.models.inputs import spec_by_name
@@ -31,15 +35,6 @@ class PredictInputError(SportsRecError, FileNotFoundError):
 
 class ModelMismatch(SportsRecError, ValueError):
     """The model (file) does not fit the checkpoint's classes or input layout."""
-
-
-def _files_under(folder: Path) -> list[Path]:
-    """Visible files anywhere below ``folder`` (hidden files and folders skipped), sorted."""
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
 
 
 @dataclass
@@ -62,15 +57,8 @@ def find_inputs(spec: str | Path) -> Inputs:
     path = Path(text).expanduser()
     if path.is_file():
         return Inputs([path])
-    if path.is_dir():
-        candidates = _files_under(path)
-    elif GLOB_CHARS & set(text):
-        found: set[Path] = set()
-        for match in sorted(glob.glob(str(path), recursive=True)):
-            candidate = Path(match)
-            found.update(_files_under(candidate) if candidate.is_dir() else [candidate])
-        candidates = sorted(p for p in found if p.is_file())
-    else:
+    candidates = input_files(path)
+    if candidates is None:
         raise PredictInputError(f"input='{text}' does not exist (give a file, a folder or a glob)")
     images = [p for p in candidates if is_image_file(p)]
     if not images:
