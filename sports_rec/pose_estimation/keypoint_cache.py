@@ -28,6 +28,7 @@ import numpy as np
 from rich.progress import Progress
 
 from sports_rec.data.io.image_io import load_image, source_size
+from sports_rec.data.keypoints import NUM_KEYPOINTS
 from sports_rec.errors import ConfigError
 from sports_rec.pose_estimation.coco_mapping import NO_PERSON_POLICIES, coco_keypoints
 from sports_rec.pose_estimation.registry import DEFAULT_BACKEND, create_estimator
@@ -182,3 +183,20 @@ def _source_size(path: str | Path, width: int, height: int) -> tuple[int, int]:
         return source_size(path)
     except OSError:
         return width, height
+
+
+def estimate_keypoints(
+    paths: Sequence[str | Path], setting: Any, image_cache_dir: str | None
+) -> tuple[EstimateOptions, list[np.ndarray | None]]:
+    """The options of ``data.dataset.keypoints`` (``estimate`` or a mapping) and each
+    image's keypoints (None: no person). The cache defaults to ``poses/`` beside the image
+    cache, so the datasets and ``predict`` (with a checkpoint's stored image cache) find the
+    same entries."""
+    default_cache = str(Path(image_cache_dir).parent / "poses") if image_cache_dir else None
+    options = EstimateOptions.parse(setting, default_cache)
+    return options, KeypointCache(options).keypoints(paths)
+
+
+def zeros_where_missing(found: Sequence[np.ndarray | None]) -> list[np.ndarray]:
+    """``found`` with all-zero keypoints (17 zero slots) for images without a person."""
+    return [np.zeros((NUM_KEYPOINTS, 3), np.float32) if k is None else k for k in found]

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from hydra.utils import instantiate
 from torch.utils.data import DataLoader
@@ -53,20 +52,16 @@ def estimated_photo_table(
     estimate settings if it was trained on estimated keypoints), in a ``keypoints_from``
     column saying by which backend, or that no person was found (all-zero keypoints, as
     training's ``no_person=zeros``). Returns the table and the dataset config to read it."""
-    from sports_rec.pose_estimation.keypoint_cache import EstimateOptions, KeypointCache
+    from sports_rec.pose_estimation.keypoint_cache import estimate_keypoints, zeros_where_missing
 
     dataset = dict(data_cfg["dataset"])
     stored = dataset.pop("keypoints", None)
-    image_cache = dataset.get("cache_dir")
-    default_cache = str(Path(image_cache).parent / "poses") if image_cache else None
-    options = EstimateOptions.parse(stored or "estimate", default_cache)
-    found = KeypointCache(options).keypoints(photos)
-    zeros = np.zeros((17, 3), np.float32)
+    options, found = estimate_keypoints(photos, stored or "estimate", dataset.get("cache_dir"))
     frame = pd.DataFrame(
         {
             "path": [str(p) for p in photos],
             "label": 0,
-            "keypoints": [zeros if k is None else k for k in found],
+            "keypoints": zeros_where_missing(found),
             "keypoints_from": [
                 f"estimated ({options.backend})"
                 if k is not None

@@ -228,15 +228,16 @@ class KeypointImageDataset(ImageDataset):
         """``frame`` with a ``keypoints`` column estimated from its images (cached by file
         content, :mod:`sports_rec.pose_estimation.keypoint_cache`); rows without a person
         get zeros or are dropped, as ``no_person`` says, and are counted in ``notes``."""
-        from sports_rec.pose_estimation.keypoint_cache import EstimateOptions, KeypointCache
+        from sports_rec.pose_estimation.keypoint_cache import (
+            estimate_keypoints,
+            zeros_where_missing,
+        )
 
-        image_cache = image_options.get("cache_dir")
-        default_cache = str(Path(image_cache).parent / "poses") if image_cache else None
-        options = EstimateOptions.parse(keypoints, default_cache)
-        found = KeypointCache(options).keypoints(list(frame["path"]))
+        options, found = estimate_keypoints(
+            list(frame["path"]), keypoints, image_options.get("cache_dir")
+        )
         missing = [i for i, k in enumerate(found) if k is None]
-        zeros = np.zeros((17, 3), np.float32)
-        frame = frame.assign(keypoints=[zeros if k is None else k for k in found])
+        frame = frame.assign(keypoints=zeros_where_missing(found))
         if missing:
             action = "dropped" if options.no_person == "skip" else "given all-zero keypoints"
             self.notes.append(
