@@ -22,6 +22,7 @@ from sports_rec.explaining.panels import class_list, display_stats, slug
 from sports_rec.modalities.base import ExplainedSample, Modality
 from sports_rec.models.classifier import Classifier
 from sports_rec.models.metadata import CheckpointMetadata
+from sports_rec.utils.ordering import interleave
 
 CSV_COLUMNS = [
     "index",
@@ -57,9 +58,7 @@ def class_round_robin(labels: list[int]) -> list[int]:
     by_class: dict[int, list[int]] = {}
     for index, label in enumerate(labels):
         by_class.setdefault(int(label), []).append(index)
-    queues = [by_class[c] for c in sorted(by_class)]
-    longest = max((len(q) for q in queues), default=0)
-    return [q[depth] for depth in range(longest) for q in queues if depth < len(q)]
+    return interleave([by_class[c] for c in sorted(by_class)])
 
 
 def choose_samples(

@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 
 from sports_rec.data.io.image_io import ImageDecodeError, load_image
+from sports_rec.utils.ordering import interleave
 
 # Every file a training or evaluation run writes into its run folder (plots/ and
 # checkpoints/ are folders of their own). A run checks them all before it trains.
@@ -161,12 +162,7 @@ def choose_gallery(
         sorted(samples, key=lambda s: -float(s["confidence"]))
         for _, samples in sorted(by_class.items(), key=lambda kv: (-len(kv[1]), kv[0]))
     ]
-    chosen: list[Mapping] = []
-    depth = 0
-    while len(chosen) < size and any(depth < len(q) for q in queues):
-        chosen += [q[depth] for q in queues if depth < len(q)][: size - len(chosen)]
-        depth += 1
-    return chosen
+    return interleave(queues)[:size]
 
 
 def gallery_caption(order: str, shown: int, total: int, classes: int) -> str:
