@@ -75,8 +75,6 @@ class LogProgress(L.Callback):
         total = trainer.num_training_batches
         self._total = int(total) if total != float("inf") else 0
         self._step = max(1, int(self._total * self.every_fraction)) if self._total else 0
-        if not hasattr(self, "_run_start"):
-            self._run_start = self._epoch_start
 
     def on_train_batch_end(
         self,
@@ -92,10 +90,10 @@ class LogProgress(L.Callback):
         self._run_batches += 1
         done = batch_idx + 1
         now = time.monotonic()
+        epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else 1
         if not self._estimated and self._run_batches >= self.estimate_after and self._total:
             self._estimated = True
             per_batch = (now - self._epoch_start) / done
-            epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else 1
             log.info(
                 "Estimate after %d batches: ~%s per epoch of training, ~%s for %d epoch(s) "
                 "(validation and testing not included)",
@@ -111,7 +109,6 @@ class LogProgress(L.Callback):
         elapsed = now - self._epoch_start
         per_batch = elapsed / done
         left = per_batch * max(0, self._total - done)
-        epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else 1
         run_left = left + per_batch * self._total * max(0, epochs - trainer.current_epoch - 1)
         log.info(
             "epoch %d/%d  batch %d/%s  %.1f samples/s  epoch %s elapsed, ETA %s  run ETA %s",

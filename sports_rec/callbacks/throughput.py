@@ -15,6 +15,8 @@ from typing import Any
 
 import lightning as L
 
+from sports_rec.callbacks.log_progress import batch_size_of
+
 
 class EpochThroughput(L.Callback):
     def __init__(self) -> None:
@@ -28,7 +30,7 @@ class EpochThroughput(L.Callback):
 
     def _batch(self, stage: str, batch: Any) -> None:
         if stage in self._count:
-            self._count[stage] += int(batch["label"].shape[0])
+            self._count[stage] += batch_size_of(batch)
             self._last[stage] = time.perf_counter()
 
     def _log(self, stage: str, pl_module: L.LightningModule, name: str | None = None) -> None:
