@@ -24,6 +24,7 @@ import torch
 from sports_rec.errors import SportsRecError
 from sports_rec.models.classifier import Classifier
 from sports_rec.utils.config_moves import MOVED_IMAGE_OPTIONS
+from sports_rec.utils.resolvers import IMAGE_DATASETS
 
 
 class CheckpointError(SportsRecError, ValueError):
@@ -109,9 +110,6 @@ def renamed_targets(node: Any) -> Any:
     return node
 
 
-IMAGE_DATASET = "sports_rec.data.datasets.ImageDataset"
-
-
 def upgraded_data_config(data: dict[str, Any]) -> dict[str, Any]:
     """A checkpoint's stored data config in today's shape: the image options moved into
     its ``dataset`` node (created as the image dataset for checkpoints older than the node;
@@ -122,7 +120,7 @@ def upgraded_data_config(data: dict[str, Any]) -> dict[str, Any]:
         return data
     dataset = dict(data.get("dataset") or {})
     if not dataset:
-        dataset = {"_target_": IMAGE_DATASET, "_partial_": True}
+        dataset = {"_target_": IMAGE_DATASETS[False], "_partial_": True}
         dataset["image_size"] = data.get("image_size", 224)
     if "Video" not in str(dataset.get("_target_", "")):
         for key, value in moved.items():

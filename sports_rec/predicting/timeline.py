@@ -95,7 +95,6 @@ def frame_preparation(
 
 
 def estimated_when_needed(
-    dataset: Mapping[str, Any],
     data_cfg: Mapping[str, Any],
     info: VideoInfo,
     video: Path,
@@ -114,6 +113,7 @@ def estimated_when_needed(
             return True
         return needed and given is None and backend_installed(DEFAULT_BACKEND)
 
+    dataset = dict(data_cfg.get("dataset") or {})
     estimate_masks = wanted(masks, bool(dataset.get("use_masks")))
     estimate_poses = wanted(poses, bool(dataset.get("skeleton_attention")))
     if not (estimate_masks or estimate_poses):
@@ -182,7 +182,7 @@ def predict_timeline(
     info = probe_video(path, backend)
     out = Path(out_dir)
     masks, poses, estimated = estimated_when_needed(
-        dataset, data_cfg, info, path, out, masks, poses, backend
+        data_cfg, info, path, out, masks, poses, backend
     )
     prepare = frame_preparation(data_cfg, info, path, masks, poses)
     probs = score_video(
