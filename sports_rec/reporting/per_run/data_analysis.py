@@ -34,6 +34,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from sports_rec.errors import SportsRecError
+from sports_rec.reporting.per_run.run_csv import read_run_table
 from sports_rec.utils.logging import get_logger
 from sports_rec.utils.run_info import read_run_info
 
@@ -51,20 +52,14 @@ class AnalysisInputError(SportsRecError, ValueError):
 
 def read_table(path: Path) -> pd.DataFrame:
     """``path`` with the columns the datamodule writes, or an error saying what is wrong."""
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise AnalysisInputError(
-            f"{path} is not a readable CSV ({error}): it is written by the datamodule when a "
-            "run starts; re-run training, or restore the file from the run's copy"
-        ) from error
-    missing = [c for c in REQUIRED if c not in frame.columns]
-    if missing:
-        raise AnalysisInputError(
-            f"{path} has no column(s) {', '.join(missing)} (it has {', '.join(frame.columns)}): "
-            f"the analysis needs {', '.join(REQUIRED)} per row, as sports_rec.train writes them"
-        )
-    return frame
+    return read_run_table(
+        path,
+        REQUIRED,
+        AnalysisInputError,
+        "it is written by the datamodule when a run starts; re-run training, or restore the "
+        "file from the run's copy",
+        f"the analysis needs {', '.join(REQUIRED)} per row, as sports_rec.train writes them",
+    )
 
 
 def split_order(names: Iterable[str]) -> list[str]:

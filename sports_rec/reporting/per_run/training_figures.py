@@ -31,6 +31,7 @@ import pandas as pd
 
 from sports_rec.errors import SportsRecError
 from sports_rec.reporting.per_run.curves import integer_epochs, plot_curves
+from sports_rec.reporting.per_run.run_csv import read_run_table
 from sports_rec.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -44,20 +45,13 @@ class PlotInputError(SportsRecError, ValueError):
 
 def read_run_csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
     """``path`` with the ``required`` columns, or an error naming the file and the fix."""
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise PlotInputError(
-            f"{path} is not a readable CSV ({error}): training writes it every epoch; "
-            "delete it to skip its figures, or re-run training"
-        ) from error
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise PlotInputError(
-            f"{path} has no column(s) {', '.join(missing)} (it has {', '.join(frame.columns)}): "
-            "give a file written by sports_rec.train"
-        )
-    return frame
+    return read_run_table(
+        path,
+        required,
+        PlotInputError,
+        "training writes it every epoch; delete it to skip its figures, or re-run training",
+        "give a file written by sports_rec.train",
+    )
 
 
 def generalisation_gap(frame: pd.DataFrame) -> pd.DataFrame:
