@@ -475,7 +475,7 @@ def test_leaderboard_is_model_by_dataset_best_test_accuracy(study: dict[str, Pat
 
 
 def test_write_report_writes_every_file(study: dict[str, Path]) -> None:
-    from sports_rec.report import write_report
+    from sports_rec.reporting.across_runs.report_files import write_report
 
     runs = load_runs([study["sweep"], study["old"]])
     published = read_published_files([BALLS_CSV, WORKOUT_CSV])
@@ -596,7 +596,7 @@ def test_html_renders_in_chromium(study: dict[str, Path]) -> None:
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="the playwright package is not installed"
     )
-    from sports_rec.report import write_report
+    from sports_rec.reporting.across_runs.report_files import write_report
 
     runs = load_runs([study["sweep"], study["old"]])
     published = read_published_files([BALLS_CSV, WORKOUT_CSV])

@@ -21,13 +21,13 @@ from sports_rec.builders import merged_data_config
 from sports_rec.data.synthetic import SyntheticSpec, ensure_synthetic
 from sports_rec.errors import ConfigError
 from sports_rec.evaluate import evaluate
-from sports_rec.report import write_report
 from sports_rec.reporting.across_runs.evaluations import TESTED_WITH, with_evaluations
 from sports_rec.reporting.across_runs.published import (
     PublishedFormatError,
     read_published,
     read_published_classes,
 )
+from sports_rec.reporting.across_runs.report_files import write_report
 from sports_rec.reporting.across_runs.report_table import report_table
 from sports_rec.reporting.across_runs.runs import load_runs
 from tests.conftest import PROJECT_ROOT, compose_config, run_cli

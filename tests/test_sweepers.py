@@ -13,7 +13,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from sports_rec.report import write_report
+from sports_rec.reporting.across_runs.report_files import write_report
 from sports_rec.reporting.across_runs.runs import load_runs
 from tests.conftest import CONF_DIR, TINY_DATA, run_cli
 
