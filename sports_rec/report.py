@@ -9,9 +9,12 @@ that re-tested a run's checkpoint (e.g. with ``data.dataset.skeleton_attention=f
 a row beside that run (:mod:`sports_rec.reporting.across_runs.evaluations`). Writes to
 ``out`` (default: this command's run folder, ``logs/report/runs/<date>_<time>_<id>``):
 
-* ``report.md`` / ``report.csv`` - one row per run (failed runs included);
+* ``report.md`` / ``report.csv`` - one row per run (failed runs included), each called by
+  what differs between the runs (``model=small``; its folder in the next column), in every
+  table, chart legend and heading of the report;
 * ``report.png`` - test accuracy per run beside the published values;
-* ``curves.png`` - all runs' train/val loss and accuracy on shared axes;
+* ``curves.png`` - all runs' train/val loss and accuracy on shared axes (its data:
+  ``curves.csv``);
 * ``leaderboard.md`` / ``leaderboard.csv`` - model x dataset test accuracy, when the runs
   span more than one dataset;
 * ``per_class_published.csv`` - when ``published`` has per-class values or confusions

@@ -139,6 +139,33 @@ def expect_user_error(result: subprocess.CompletedProcess, *fragments: str) -> s
     return output
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def screenshot(page: Path, png: Path, width: int = 1280, height: int = 2400) -> Path | None:
+    """A headless-Chromium screenshot of a local HTML page (a record of what a reader sees,
+    kept in the test's folder); None where Chromium is not installed (``.ci/run`` installs
+    it). Fails when Chromium runs but writes no image."""
+    if not CHROMIUM.is_file():
+        return None
+    subprocess.run(
+        [str(CHROMIUM), *CHROMIUM_FLAGS, f"--screenshot={png}", f"--window-size={width},{height}",
+         "--hide-scrollbars", page.resolve().as_uri()],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert png.is_file() and png.stat().st_size > 0, f"Chromium wrote no screenshot of {page}"
+    return png
+
+
 def run_folder(output: str) -> Path:
     """The ``Run folder: <path>`` a command printed (exactly one such line)."""
     lines = [line for line in output.splitlines() if line.startswith("Run folder: ")]

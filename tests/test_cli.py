@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from sports_rec.data.synthetic import SyntheticSpec, generate
 from sports_rec.train import train
 from sports_rec.utils.run import task_wrapper
-from tests.conftest import PROJECT_ROOT, TINY_DATA, run_cli, run_folder
+from tests.conftest import PROJECT_ROOT, TINY_DATA, run_cli, run_folder, screenshot
 
 pytestmark = pytest.mark.slow
 
@@ -49,6 +50,37 @@ def test_multirun_gives_every_job_its_own_folder(tmp_path: Path, data_dir: Path)
         assert (folder / "test_metrics.json").is_file()
         assert model in (folder / ".hydra" / "config.yaml").read_text()
     assert not (tmp_path / "logs").exists()  # nothing stray outside the sweep
+
+    # the sweep ends with one table of its jobs, named by what differs between them
+    summary = pd.read_csv(sweep / "summary.csv", dtype={"job": str})
+    assert list(summary["job"]) == ["0", "1"]
+    assert list(summary["overrides"]) == ["model=small", "model=lenet"]
+    assert list(summary["status"]) == ["completed", "completed"]
+    assert summary["test acc"].between(0, 1).all() and (summary["time (s)"] > 0).all()
+    printed = result.stdout[result.stdout.index(f"Sweep {sweep}: 2 job(s)") :].splitlines()
+    cells = [[c.strip() for c in line.split("|")[1:-1]] for line in printed[1:5]]
+    assert cells[0] == ["job", "overrides", "status", "test acc", "time (s)"]
+    assert [row[:3] for row in cells[2:]] == [
+        ["0", "model=small", "completed"], ["1", "model=lenet", "completed"]
+    ]  # fmt: skip
+
+    # the report of the sweep calls the runs model=small and model=lenet, never 0 and 1
+    report = run_cli(
+        "sports_rec.report", f"runs=[{sweep}]", f"out={tmp_path / 'report'}", cwd=tmp_path
+    )
+    labels = ["model=small", "model=lenet"]
+    assert "| model=small " in report.stdout
+    table = pd.read_csv(tmp_path / "report" / "report.csv", dtype={"folder": str})
+    assert list(table["run"]) == labels and list(table["folder"]) == ["0", "1"]
+    curves = pd.read_csv(tmp_path / "report" / "curves.csv")  # the curves' legend
+    assert list(dict.fromkeys(curves["run"])) == labels
+    assert set(curves["epoch"]) == {0}  # 1-epoch runs: whole epochs on the axis
+    html = (tmp_path / "report" / "report.html").read_text()
+    headings = re.findall(r'<section class="run"[^>]*>\s*<h2>([^<]+?) <span', html)
+    assert headings == labels
+    captions = re.findall(r"<figcaption>([^<]*)</figcaption>", html)
+    assert captions[0] == "test accuracy per run"  # no published values here: none promised
+    screenshot(tmp_path / "report" / "report.html", tmp_path / "report" / "report.html.png")
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from sports_rec.reporting.across_runs.labels import differing_overrides
 from sports_rec.reporting.across_runs.published import (
     METRICS,
     PublishedFormatError,
@@ -31,7 +32,6 @@ from sports_rec.reporting.across_runs.published import (
     read_published_files,
 )
 from sports_rec.reporting.across_runs.report_table import (
-    differing_overrides,
     format_table,
     leaderboard,
     report_table,
@@ -43,22 +43,13 @@ from sports_rec.reporting.across_runs.runs import (
     load_run,
     load_runs,
 )
+from tests.conftest import CHROMIUM, CHROMIUM_FLAGS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = PROJECT_ROOT / "experiments"
 BALLS_CSV = EXPERIMENTS / "sports_balls_001" / "published.csv"
 WORKOUT_CSV = EXPERIMENTS / "workout_002" / "published.csv"
 SPORTS100_CSV = EXPERIMENTS / "sports100_000" / "published.csv"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 BALL_CLASSES = ["american_football", "baseball", "basketball", "billiard_ball", "bowling_ball",
                 "cricket_ball"]  # fmt: skip
 WORKOUT_CLASSES = ["bench press", "pull up", "push up", "squat"]
@@ -282,7 +273,7 @@ def study(tmp_path: Path) -> dict[str, Path]:
 
 
 def _by_run(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    return {row["run"]: row for row in table.to_dict("records")}
+    return {row["folder"]: row for row in table.to_dict("records")}
 
 
 def test_finds_sweep_jobs_and_runs_in_natural_order_and_skips_other_tasks(
@@ -301,7 +292,7 @@ def test_table_has_one_row_per_run_with_status_and_errors(study: dict[str, Path]
     runs = load_runs([study["sweep"], study["old"]])
     table = report_table(runs)
     rows = _by_run(table)
-    assert list(table["run"]) == [
+    assert list(table["folder"]) == [
         "multirun/train/2026-01-01_10-00-00_ab12cd/0",
         "multirun/train/2026-01-01_10-00-00_ab12cd/1",
         "multirun/train/2026-01-01_10-00-00_ab12cd/2",
@@ -344,7 +335,14 @@ def test_only_overrides_that_differ_become_columns(study: dict[str, Path]) -> No
     assert list(table["seed"]) == ["42", "42", "7"]  # runs without the override: config value
     for absent in ("data.root", "trainer.max_epochs", "trainer.devices"):
         assert absent not in table.columns
-    assert list(table.columns[:4]) == ["run", "status", "experiment", "seed"]
+    assert list(table.columns[:5]) == ["run", "folder", "status", "experiment", "seed"]
+    # each run is called by what differs, never by its job number
+    assert list(table["run"]) == [
+        f"experiment={MAX_ADAM} seed=42",
+        f"experiment={AVG_SGD} seed=42",
+        f"experiment={AVG_SGD} seed=7",
+    ]
+    assert list(table["folder"]) == ["0", "1", "2"]
 
 
 def test_a_model_group_override_is_a_column_beside_the_net_name(tmp_path: Path) -> None:
@@ -481,7 +479,7 @@ def test_write_report_writes_every_file(study: dict[str, Path]) -> None:
     published = read_published_files([BALLS_CSV, WORKOUT_CSV])
     out = study["root"] / "report"
     markdown, files = write_report(runs, out, published, html=True)
-    expected = {"report.md", "report.csv", "report.png", "curves.png", "report.html"}
+    expected = {"report.md", "report.csv", "report.png", "curves.png", "curves.csv", "report.html"}
     assert set(files) == expected | {"leaderboard.md", "leaderboard.csv"}
     for name in files:
         assert (out / name).stat().st_size > 0, name
@@ -495,6 +493,11 @@ def test_write_report_writes_every_file(study: dict[str, Path]) -> None:
     assert "## Published values" in report_md and "seed 001 §4.1.1 l.57" in report_md
     with Image.open(out / "curves.png") as curves:
         assert curves.width > 1000
+    # the curves' legend names the runs by their labels, as the table does
+    curves_csv = pd.read_csv(out / "curves.csv")
+    assert list(dict.fromkeys(curves_csv["run"])) == list(csv["run"])
+    job0 = curves_csv[(curves_csv["folder"] == csv["folder"][0]) & (curves_csv["split"] == "val")]
+    assert job0[job0["metric"] == "accuracy"]["epoch"].tolist() == [0, 1]
 
 
 def test_bad_inputs_raise_clear_errors(tmp_path: Path) -> None:
@@ -623,6 +626,11 @@ def test_html_renders_in_chromium(study: dict[str, Path]) -> None:
             first_cells = page.eval_on_selector_all(
                 "#report-table tbody tr td:first-child", "cells => cells.map(c => c.textContent)"
             )
+            headings = page.eval_on_selector_all(
+                "section.run h2", "hs => hs.map(h => h.firstChild.textContent.trim())"
+            )
+            page.set_viewport_size({"width": 1280, "height": 900})
+            page.screenshot(path=str(study["root"] / "report" / "report.html.png"), full_page=True)
         finally:
             browser.close()
     assert problems == []
@@ -632,7 +640,10 @@ def test_html_renders_in_chromium(study: dict[str, Path]) -> None:
     assert all(s.startswith("data:image/png;base64,") for s in sources)
     assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
     assert rows == 5 and board_rows == 3
-    assert first_cells == [run.name for run in runs]
+    # every run is called by what differs between the runs, not by its folder or job number
+    labels = [run.label for run in runs]
+    assert labels[0] == "experiment=sports_balls/resnet26d_max_adam seed=42"
+    assert first_cells == labels and headings == labels
     with Image.open(study["root"] / "report" / "report.png") as figure:
         assert figure.width >= 600
     assert to_markdown(format_table(report_table(runs, published), published)).count("\n") == 6

@@ -312,6 +312,22 @@ def test_epoch_ticks_are_whole_epochs() -> None:
     assert ticks == [0.0, 1.0, 2.0]
 
 
+@pytest.mark.parametrize(("epochs", "shown"), [([0], ["0"]), ([0, 1], ["0", "1"])])
+def test_one_or_two_epoch_runs_get_a_readable_epoch_axis(
+    epochs: list[int], shown: list[str]
+) -> None:
+    """One point used to get ticks -0.045 ... 0.045: fractions of an epoch around a dot."""
+    fig, ax = plt.subplots()
+    ax.plot(epochs, [0.5] * len(epochs), marker="o")
+    integer_epochs(ax)
+    fig.canvas.draw()
+    low, high = ax.get_xlim()
+    labels = [t.get_text() for t in ax.get_xticklabels() if low <= t.get_position()[0] <= high]
+    plt.close(fig)
+    assert labels == shown
+    assert low <= epochs[0] - 0.4 and high >= epochs[-1] + 0.4  # the dots are not at the edge
+
+
 def test_a_broken_per_class_csv_is_a_message_naming_it(tmp_path: Path) -> None:
     from sports_rec.reporting.per_run.training_figures import PlotInputError
 

@@ -1,14 +1,13 @@
-"""Hydra callbacks (``conf/hydra/default.yaml``): the run folder before a run, the sweep after.
+"""Hydra callback checking the run folder before a run (``conf/hydra/default.yaml``), and
+the folder checks a run repeats for the files it writes.
 
 * :class:`OutputFolderCheck` - Hydra creates the run (or sweep) folder itself, before any
   task code runs; a path that cannot be created would end in a Python traceback from
   inside Hydra. This callback tries first and, if that fails, says which folder, why, and
   which option chooses another, then exits with status 1.
-* :class:`SweepSummary` - a failing job does not stop a sweep (``sports_rec.train`` records
-  the failure in the job's ``run_info.json`` and returns); at the end this callback lists
-  the failed jobs with their overrides and errors, and the jobs whose config could not be
-  composed (``rejected_jobs.yaml``, see :mod:`sports_rec.utils.sweeps`), and makes the sweep
-  exit with status 1.
+
+The sweep's end is summarised by
+:class:`sports_rec.reporting.across_runs.sweep_summary.SweepSummary`, a report of its jobs.
 """
 
 from __future__ import annotations
@@ -19,12 +18,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
-
-from sports_rec.utils.run_info import read_run_info
-from sports_rec.utils.sweeps import REJECTED_FILE, read_rejected_jobs
 
 
 def check_writable_folder(folder: str | Path) -> str | None:
@@ -81,53 +76,3 @@ class OutputFolderCheck(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._check(str(config.hydra.sweep.dir), "hydra.sweep.dir")
-
-
-def failed_jobs(sweep_dir: str | Path) -> list[dict[str, Any]]:
-    """Jobs of a sweep folder whose ``run_info.json`` does not say ``completed``."""
-    failures = []
-    for job in sorted(Path(sweep_dir).iterdir(), key=lambda p: (len(p.name), p.name)):
-        info = read_run_info(job) if job.is_dir() else None
-        if info is None or info.get("status") == "completed":
-            continue
-        overrides_file = job / ".hydra" / "overrides.yaml"
-        overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
-        failures.append(
-            {
-                "job": job.name,
-                "folder": str(job),
-                "overrides": overrides or [],
-                "status": info.get("status"),
-                "error": info.get("error"),
-            }
-        )
-    return failures
-
-
-class SweepSummary(Callback):
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(str(config.hydra.sweep.dir))
-        if not sweep_dir.is_dir():
-            return
-        failures = failed_jobs(sweep_dir)
-        rejected = read_rejected_jobs(sweep_dir)
-        if not failures and not rejected:
-            return
-        jobs = sum(1 for p in sweep_dir.iterdir() if (p / ".hydra").is_dir())
-        lines = []
-        if failures:
-            lines.append(f"{len(failures)} of {jobs} sweep job(s) failed ({sweep_dir}):")
-        for failure in failures:
-            lines.append(f"  job {failure['job']} [{' '.join(failure['overrides'])}]")
-            lines.append(f"    {failure['status']}: {failure['error']}")
-            lines.append(f"    see {failure['folder']}/run_info.json and its log")
-        if rejected:
-            lines.append(
-                f"{len(rejected)} sweep job(s) not run: their config cannot be composed "
-                f"({sweep_dir / REJECTED_FILE}):"
-            )
-        for job in rejected:
-            lines.append(f"  [{' '.join(job['overrides'])}]")
-            lines.append(f"    {job['error']}")
-        print("\n".join(lines), flush=True)
-        sys.exit(1)

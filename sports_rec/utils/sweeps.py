@@ -114,9 +114,9 @@ def sweep_job_value(
 
     One job's failure must not end the sweep: it is recorded in the job's ``run_info.json``
     (and log), the sweep goes on and ends with a summary and status 1
-    (:class:`sports_rec.utils.hydra_callbacks.SweepSummary`). A failed job returns None,
-    which the Optuna sweeper records as a failed trial before going on (a NaN would end the
-    study: Optuna 2.x refuses to be told NaN).
+    (:class:`sports_rec.reporting.across_runs.sweep_summary.SweepSummary`). A failed job
+    returns None, which the Optuna sweeper records as a failed trial before going on (a NaN
+    would end the study: Optuna 2.x refuses to be told NaN).
     """
     try:
         metrics = task(cfg)

@@ -20,10 +20,9 @@ from typing import Any
 
 import pandas as pd
 
+from sports_rec.reporting.across_runs.labels import TESTED_WITH
 from sports_rec.reporting.across_runs.runs import NotARunFolder, Run, load_run
 
-#: The report column naming an evaluation's test-time data settings.
-TESTED_WITH = "tested with"
 #: ``data_overrides`` keys that say where or how fast data was read, not what was tested.
 _INFRASTRUCTURE = frozenset({"root", "num_workers", "batch_size", "eval_batch_size"})
 

@@ -4,7 +4,10 @@
   test accuracy of the run's recipe beside it (one bar per source);
 * :func:`plot_overlaid_curves` -> ``curves.png``: every run's loss and accuracy per epoch on
   shared axes (two panels), one colour per run, train solid and validation dashed - the
-  comparison figure of the sports balls study (its Fig. 6), for any number of runs;
+  comparison figure of the sports balls study (its Fig. 6), for any number of runs; its
+  data (:func:`curve_rows`) is ``curves.csv``;
+
+Runs are named by their labels (what differs between them), as in the report's tables.
 * :func:`per_class_png` -> PNG bytes of a run's precision/recall/F1 per class (from
   ``per_class.csv``), embedded in ``report.html``.
 """
@@ -22,11 +25,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
 
 from sports_rec.reporting.across_runs.published import METRICS, published_column
 from sports_rec.reporting.across_runs.report_table import HEADLINE
 from sports_rec.reporting.across_runs.runs import Run
+from sports_rec.reporting.per_run.curves import integer_epochs
 
 _PANELS: tuple[tuple[str, str, str], ...] = (
     ("loss", "train/loss", "val/loss"),
@@ -95,36 +98,60 @@ def plot_headline(table: pd.DataFrame, published: pd.DataFrame | None, path: Pat
     return path
 
 
+def curve_rows(runs: Sequence[Run]) -> pd.DataFrame:
+    """Every run's per-epoch loss and accuracy, long format: ``run`` (its label), ``folder``,
+    ``epoch``, ``split`` (train/val), ``metric`` (loss/accuracy), ``value``.
+
+    The data of ``curves.png``, written beside it as ``curves.csv``: the legend's names and
+    the plotted points, for a reader to re-plot or a test to check.
+    """
+    rows = []
+    for run in runs:
+        frame = run.epochs
+        if frame is None or "epoch" not in frame.columns:
+            continue
+        for family, train_col, val_col in _PANELS:
+            for split, column in (("train", train_col), ("val", val_col)):
+                if column not in frame.columns:
+                    continue
+                for epoch, value in frame[["epoch", column]].dropna().itertuples(index=False):
+                    rows.append(
+                        {
+                            "run": run.title,
+                            "folder": run.name,
+                            "epoch": int(epoch),
+                            "split": split,
+                            "metric": family,
+                            "value": float(value),
+                        }
+                    )
+    return pd.DataFrame(rows, columns=["run", "folder", "epoch", "split", "metric", "value"])
+
+
 def plot_overlaid_curves(runs: Sequence[Run], path: Path) -> Path:
-    """Loss and accuracy of all runs per epoch (``curves.png``); runs without
-    ``metrics.csv`` are named in the title instead of silently missing."""
+    """Loss and accuracy of all runs per epoch (``curves.png``, from :func:`curve_rows`):
+    one colour per run, named by its label; runs without curves are named in the title
+    instead of silently missing."""
+    curves = curve_rows(runs)
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
     colours = plt.get_cmap("tab10" if len(runs) <= 10 else "tab20").colors
     plotted: list[tuple[str, tuple]] = []
     missing: list[str] = []
     for i, run in enumerate(runs):
         colour = colours[i % len(colours)]
-        frame = run.epochs
-        if frame is None or "epoch" not in frame.columns:
-            missing.append(run.name)
+        mine = curves[curves["run"] == run.title]
+        if mine.empty:
+            missing.append(run.title)
             continue
-        drawn = False
-        for ax, (_, train_col, val_col) in zip(axes, _PANELS, strict=True):
-            for column, style in ((train_col, "-"), (val_col, "--")):
-                if column not in frame.columns:
-                    continue
-                rows = frame[["epoch", column]].dropna()
-                if rows.empty:
-                    continue
-                ax.plot(rows["epoch"], rows[column], style, color=colour, marker="o", ms=3)
-                drawn = True
-        if drawn:
-            plotted.append((run.name, colour))
-        else:
-            missing.append(run.name)
+        for ax, (family, _, _) in zip(axes, _PANELS, strict=True):
+            for split, style in (("train", "-"), ("val", "--")):
+                points = mine[(mine["metric"] == family) & (mine["split"] == split)]
+                if not points.empty:
+                    ax.plot(points["epoch"], points["value"], style, color=colour, marker="o", ms=3)
+        plotted.append((run.title, colour))
     for ax, (family, _, _) in zip(axes, _PANELS, strict=True):
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        integer_epochs(ax)
         ax.set_ylabel(family)
         ax.set_title(f"Training and validation {family}")
         ax.grid(alpha=0.3)

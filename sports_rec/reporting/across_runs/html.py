@@ -77,8 +77,9 @@ _TEMPLATE = """<!DOCTYPE html>
 {% endfor %}
 {% for run in runs %}
 <section class="run" id="run-{{ loop.index }}">
-<h2>{{ run.name }} <span class="status-{{ run.status_class }}">[{{ run.status }}]</span></h2>
-<p>recipe {{ run.recipe }} &middot; dataset {{ run.dataset }} &middot; model {{ run.model }}</p>
+<h2>{{ run.label }} <span class="status-{{ run.status_class }}">[{{ run.status }}]</span></h2>
+<p>{% if run.label != run.name %}folder {{ run.name }} &middot; {% endif %}
+recipe {{ run.recipe }} &middot; dataset {{ run.dataset }} &middot; model {{ run.model }}</p>
 {% if run.error %}<pre>{{ run.error }}</pre>{% endif %}
 {% for figure in run.figures %}
 <figure><img src="{{ figure.src }}" alt="{{ figure.caption }}">
@@ -112,7 +113,7 @@ def _run_figures(run: Run) -> list[dict[str, str]]:
     if run.confusion_png is not None:
         figures.append(_figure(run.confusion_png.read_bytes(), "confusion matrix"))
     if run.per_class is not None and not run.per_class.empty:
-        png = per_class_png(run.per_class, f"{run.name}: per-class scores")
+        png = per_class_png(run.per_class, f"{run.title}: per-class scores")
         figures.append(_figure(png, "precision, recall and F1 per class (per_class.csv)"))
     if run.misclassified_png is not None:
         figures.append(_figure(run.misclassified_png.read_bytes(), "misclassified test images"))
@@ -156,6 +157,7 @@ def write_html(
         runs=[
             {
                 "name": run.name,
+                "label": run.title,
                 "status": run.status,
                 "status_class": run.status.replace(" ", "-"),
                 "recipe": run.recipe,

@@ -88,7 +88,7 @@ def class_comparison(runs: Sequence[Run], published: pd.DataFrame | None) -> pd.
                 true, predicted = str(row.true), str(row.predicted)
                 rows.append(
                     {
-                        "run": run.name,
+                        "run": run.title,
                         "recipe": run.recipe,
                         "class": true,
                         "predicted": predicted,
@@ -141,7 +141,7 @@ def run_tables(
     """Text frames of one run: its per-class table and the published confusions (each
     published value beside the run's; None when the study publishes none) and the run's own
     top confusions."""
-    mine = comparison[comparison["run"] == run.name].rename(columns={"class": "true"})
+    mine = comparison[comparison["run"] == run.title].rename(columns={"class": "true"})
     tables: list[pd.DataFrame | None] = []
     for confusion in (False, True):
         part = mine[mine["metric"].map(lambda m, c=confusion: CLASS_METRICS[m].confusion == c)]
@@ -182,10 +182,10 @@ def markdown_section(comparison: pd.DataFrame, runs: Sequence[Run]) -> str:
         "test samples.\n"
     ]
     for run in runs:
-        if run.name not in set(comparison["run"]):
+        if run.title not in set(comparison["run"]):
             continue
         per_class, confusions, own = run_tables(comparison, run)
-        parts.append(f"### {run.name} ({run.recipe})\n")
+        parts.append(f"### {run.title} ({run.recipe})\n")
         if per_class is not None:
             parts.append(_markdown(per_class) + "\n")
         if confusions is not None:

@@ -14,8 +14,14 @@ from pathlib import Path
 import pandas as pd
 
 from sports_rec.errors import SportsRecError
-from sports_rec.reporting.across_runs.figures import plot_headline, plot_overlaid_curves
+from sports_rec.reporting.across_runs.figures import (
+    curve_rows,
+    headline_sources,
+    plot_headline,
+    plot_overlaid_curves,
+)
 from sports_rec.reporting.across_runs.html import write_html
+from sports_rec.reporting.across_runs.labels import label_runs
 from sports_rec.reporting.across_runs.per_class import (
     class_comparison,
     markdown_section,
@@ -63,6 +69,7 @@ def write_report(
             f"Cannot create the report folder '{out}' ({error.strerror or error}); "
             "choose another with out=DIR."
         ) from error
+    label_runs(runs)  # evaluations may have joined the runs since they were loaded
     matched = matching_published(runs, published)
     table = report_table(runs, matched)
     text_table = format_table(table, matched)
@@ -71,11 +78,13 @@ def write_report(
         "report.csv": out / "report.csv",
         "report.png": out / "report.png",
         "curves.png": out / "curves.png",
+        "curves.csv": out / "curves.csv",
         "report.md": out / "report.md",
     }
     table.to_csv(files["report.csv"], index=False)
     plot_headline(table, matched, files["report.png"])
     plot_overlaid_curves(runs, files["curves.png"])
+    curve_rows(runs).to_csv(files["curves.csv"], index=False)
 
     sections = [f"# sports_rec report\n\n{len(runs)} run(s).\n\n## Runs\n\n{markdown}\n"]
     matrix = leaderboard(runs)
@@ -105,12 +114,16 @@ def write_report(
     files["report.md"].write_text("\n".join(sections))
 
     if html:
+        sources = headline_sources(table, matched)
+        headline_caption = "test accuracy per run" + (
+            f" beside the published values ({', '.join(sources)})" if sources else ""
+        )
         files["report.html"] = write_html(
             out / "report.html",
             runs,
             text_table,
             [
-                (files["report.png"], "test accuracy per run (published values beside)"),
+                (files["report.png"], headline_caption),
                 (files["curves.png"], "loss and accuracy per epoch: train solid, val dashed"),
             ],
             leaderboard=text_matrix,
@@ -126,7 +139,7 @@ def _per_class_html(
     """(title, text frame) of each run's per-class comparison tables, for report.html."""
     tables = []
     for run in runs:
-        if run.name not in set(comparison["run"]):
+        if run.title not in set(comparison["run"]):
             continue
         per_class, confusions, own = run_tables(comparison, run)
         for title, frame in (
@@ -135,5 +148,5 @@ def _per_class_html(
             ("its own top confusions", own),
         ):
             if frame is not None and not frame.empty:
-                tables.append((f"{run.name} ({run.recipe}): {title}", frame))
+                tables.append((f"{run.title} ({run.recipe}): {title}", frame))
     return tables

@@ -2,11 +2,14 @@
 
 Columns of :func:`report_table`, left to right:
 
-* ``run`` (path relative to the runs' common parent), ``status``;
+* ``run``: the run's label, what differs between the runs (``model=small``; see
+  :mod:`~sports_rec.reporting.across_runs.labels`), then ``folder`` (its path relative to
+  the runs' common parent) unless every label is the folder; ``status``;
 * the command-line settings that differ between the runs - what the runs compare. A key is
   taken from any run's overrides; a run without that override shows the value it ran with
   (its Hydra group choice or composed config value). Keys that are the same everywhere, and
-  infrastructure keys (:data:`IGNORED_KEYS`), are left out;
+  infrastructure keys (:data:`~sports_rec.reporting.across_runs.labels.IGNORED_KEYS`),
+  are left out;
 * test metrics, then size and cost: params (M), GMACs, train samples/s (mean over epochs),
   epochs trained, tested epoch, wall time;
 * every published value (``<metric> [<source>] (published)``) directly after the run's own
@@ -27,28 +30,12 @@ from typing import Any
 
 import pandas as pd
 
+from sports_rec.reporting.across_runs.labels import differing_overrides
 from sports_rec.reporting.across_runs.published import METRICS, format_published, published_column
 from sports_rec.reporting.across_runs.runs import Run
 from sports_rec.utils.logging import get_logger
 
 log = get_logger(__name__)
-
-#: Command-line keys that say where or how a run ran, not what it tested: never compared.
-#: An entry matches the key itself and everything below it (``paths`` -> ``paths.log_dir``).
-IGNORED_KEYS: tuple[str, ...] = (
-    "paths",
-    "hydra",
-    "data.root",
-    "data.num_workers",
-    "trainer.devices",
-    "trainer.num_nodes",
-    "trainer.accelerator",
-    "trainer.strategy",
-    "logger",
-    "print_config",
-    "ckpt_path",
-    "callbacks.rich_progress_bar",
-)
 
 HEADLINE = "test_accuracy"
 #: Test metrics every table shows, in order (names from the published vocabulary).
@@ -84,22 +71,6 @@ _FORMATS: dict[str, str] = {
     "tested epoch": "{:.0f}",
 }
 _MISSING = "-"
-
-
-def is_ignored(key: str) -> bool:
-    """Whether an override key is infrastructure (see :data:`IGNORED_KEYS`)."""
-    normalised = key.split("@", 1)[0].replace("/", ".")
-    return any(normalised == k or normalised.startswith(k + ".") for k in IGNORED_KEYS)
-
-
-def differing_overrides(runs: Sequence[Run]) -> list[str]:
-    """Override keys (first-seen order) whose effective value is not the same in all runs."""
-    keys: dict[str, None] = {}
-    for run in runs:
-        for key in run.overrides:
-            if not is_ignored(key):
-                keys.setdefault(key, None)
-    return [key for key in keys if len({run.setting(key) for run in runs}) > 1]
 
 
 def _value(run: Run, metric: str) -> float | None:
@@ -159,6 +130,7 @@ def report_table(runs: Sequence[Run], published: pd.DataFrame | None = None) -> 
     keys = differing_overrides(runs)
     reserved = {
         "run",
+        "folder",
         "status",
         "error",
         *CSV_EXTRAS,
@@ -170,7 +142,8 @@ def report_table(runs: Sequence[Run], published: pd.DataFrame | None = None) -> 
 
     rows: list[dict[str, Any]] = []
     for run in runs:
-        row: dict[str, Any] = {"run": run.name, "status": run.status}
+        row: dict[str, Any] = {"run": run.title, "folder": run.name}
+        row["status"] = run.status
         row.update({column: run.setting(key) for key, column in key_columns.items()})
 
         def add_metric(metric: str, row: dict[str, Any] = row, run: Run = run) -> None:
@@ -198,16 +171,18 @@ def report_table(runs: Sequence[Run], published: pd.DataFrame | None = None) -> 
         rows.append(row)
 
     table = pd.DataFrame(rows)
-    text = {"run", "status", "error", *key_columns.values(), *CSV_EXTRAS}
+    text = {"run", "folder", "status", "error", *key_columns.values(), *CSV_EXTRAS}
     numeric = [c for c in table.columns if c not in text]
     table[numeric] = table[numeric].apply(pd.to_numeric, errors="coerce")
+    if table.empty or (table["run"] == table["folder"]).all():
+        table = table.drop(columns=["folder"])
     return _drop_empty_columns(table, beside)
 
 
 def _drop_empty_columns(table: pd.DataFrame, beside: dict[str, list]) -> pd.DataFrame:
     """Drop run-value columns no run has (e.g. top-5 with <= 5 classes, GMACs unknown),
     except the headline and any column a published value stands beside."""
-    keep = {"run", "status", METRICS[HEADLINE].label, *beside, *CSV_EXTRAS}
+    keep = {"run", "folder", "status", METRICS[HEADLINE].label, *beside, *CSV_EXTRAS}
     empty = [
         c
         for c in table.columns

@@ -34,6 +34,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 
 from sports_rec.errors import SportsRecError
+from sports_rec.reporting.across_runs.labels import label_runs
 from sports_rec.utils.logging import get_logger
 from sports_rec.utils.run_info import read_run_info
 
@@ -49,7 +50,9 @@ class NotARunFolder(SportsRecError):
 
 @dataclass(eq=False)
 class Run:
-    """One run folder, loaded. ``name`` is set relative to the other runs' common parent.
+    """One run folder, loaded. ``name`` is its folder relative to the other runs' common
+    parent; ``label`` what the report calls it, the settings that differ between the runs
+    (:mod:`sports_rec.reporting.across_runs.labels`).
 
     Compared by identity: two loads of the same folder are different snapshots.
     """
@@ -69,6 +72,12 @@ class Run:
     model: str
     tested_epoch: int | None
     name: str = field(default="")
+    label: str = field(default="")
+
+    @property
+    def title(self) -> str:
+        """What a report calls this run: its label, or its folder before labels are set."""
+        return self.label or self.name
 
     @property
     def confusion_png(self) -> Path | None:
@@ -359,13 +368,14 @@ def load_run(path: str | Path) -> Run:
 
 def load_runs(paths: Sequence[str | Path]) -> list[Run]:
     """Find and load every run folder under ``paths``; names are relative to the runs'
-    common parent (a single run is named by its own folder)."""
+    common parent (a single run is named by its own folder), labels name what differs."""
     folders = find_run_folders(paths)
     runs = [load_run(folder) for folder in folders]
     parent = Path(os.path.commonpath(folders)) if len(folders) > 1 else folders[0].parent
     for run in runs:
         run.name = run.path.relative_to(parent).as_posix()
     mark_resumed_runs(runs)
+    label_runs(runs)
     log.info("Loaded %d run(s) from %s", len(runs), parent)
     return runs
 

@@ -25,8 +25,17 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 
 
 def integer_epochs(ax: Axes) -> None:
-    """Epoch ticks at whole epochs: a 3-epoch run otherwise reads 0.25, 0.5 ... epochs."""
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    """Epoch ticks at whole epochs: a 3-epoch run otherwise reads 0.25, 0.5 ... epochs.
+
+    Call it after plotting. A 1- or 2-epoch run also gets half an epoch of room on each
+    side: matplotlib's 5 % margin around one point spans -0.05..0.05, where the only whole
+    number is 0 and the default ticks read -0.045 ... 0.045.
+    """
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    low, high = ax.get_xlim()
+    if high - low < 2:
+        middle, half = (low + high) / 2, (high - low) / 2 + 0.45
+        ax.set_xlim(middle - half, middle + half)
 
 
 def plot_curves(metrics_csv: str | Path, out_dir: str | Path) -> list[Path]:
