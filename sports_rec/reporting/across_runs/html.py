@@ -53,6 +53,10 @@ _TEMPLATE = """<!DOCTYPE html>
 <body>
 <h1>{{ title }}</h1>
 <p>{{ runs | length }} run(s), generated {{ generated }}.</p>
+{% for item in tables %}
+<h2>{{ item.title }}</h2>
+<div class="wrap">{{ item.table }}</div>
+{% endfor %}
 <h2>Runs</h2>
 <div class="wrap">{{ table }}</div>
 {% if leaderboard %}
@@ -129,12 +133,14 @@ def write_html(
     published: pd.DataFrame | None = None,
     title: str = "sports_rec report",
     per_class: Sequence[tuple[str, pd.DataFrame]] = (),
+    tables: Sequence[tuple[str, pd.DataFrame]] = (),
 ) -> Path:
     """Write ``report.html``.
 
     ``table`` and ``leaderboard`` are the formatted (text) frames of ``report.md``;
     ``figures`` are (PNG file, caption) pairs; ``published`` the matched published rows;
-    ``per_class`` (title, text frame) pairs of the per-class comparison with the published.
+    ``per_class`` (title, text frame) pairs of the per-class comparison with the published;
+    ``tables`` (title, text frame) sections shown before the runs table (``table-1`` ...).
     """
     template = Environment(autoescape=True).from_string(_TEMPLATE)
     published_frame = None
@@ -150,6 +156,10 @@ def write_html(
         if published_frame is None
         else _html_table(published_frame, "published-values"),
         figures=[_figure(png.read_bytes(), caption) for png, caption in figures],
+        tables=[
+            {"title": heading, "table": _html_table(frame, f"table-{i}")}
+            for i, (heading, frame) in enumerate(tables, start=1)
+        ],
         per_class=[
             {"title": title, "table": _html_table(frame, f"per-class-{i}")}
             for i, (title, frame) in enumerate(per_class)

@@ -59,9 +59,13 @@ def write_report(
     published: pd.DataFrame | None = None,
     html: bool = True,
     class_published: pd.DataFrame | None = None,
+    title: str = "sports_rec report",
+    tables: Sequence[tuple[str, pd.DataFrame]] = (),
 ) -> tuple[str, dict[str, Path]]:
     """Write every report file into ``out``; return the markdown table and the files.
-    ``class_published``: the per-class and confusion rows of the published files."""
+    ``class_published``: the per-class and confusion rows of the published files.
+    ``title`` heads report.md and report.html; ``tables`` (heading, text frame) are extra
+    sections placed before the runs table in both (the offline dashboard's by-model view)."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -86,7 +90,9 @@ def write_report(
     plot_overlaid_curves(runs, files["curves.png"])
     curve_rows(runs).to_csv(files["curves.csv"], index=False)
 
-    sections = [f"# sports_rec report\n\n{len(runs)} run(s).\n\n## Runs\n\n{markdown}\n"]
+    sections = [f"# {title}\n\n{len(runs)} run(s).\n"]
+    sections += [f"## {heading}\n\n{to_markdown(frame)}\n" for heading, frame in tables]
+    sections.append(f"## Runs\n\n{markdown}\n")
     matrix = leaderboard(runs)
     text_matrix = None
     if matrix is not None:
@@ -129,6 +135,8 @@ def write_report(
             leaderboard=text_matrix,
             published=matched,
             per_class=per_class_html,
+            title=title,
+            tables=tables,
         )
     return markdown, files
 
