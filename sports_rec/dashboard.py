@@ -1,6 +1,7 @@
 """A W&B workspace comparing the runs of one study, grouped by model.
 
-``python -m sports_rec.dashboard project=P study=S [entity=E] [name=N] [timeout=SECONDS]``
+``python -m sports_rec.dashboard project=P study=S [entity=E] [name=N] [timeout=SECONDS]
+[runs=DIR[,DIR...]] [out=DIR]``
 
 The workspace shows the runs tagged ``study:<S>`` (tags set by
 :func:`sports_rec.callbacks.wandb_test_logs.run_tags`), grouped by the model
@@ -10,15 +11,24 @@ accuracy and mean class accuracy, and the train/val accuracy and loss curves per
 
 Saving needs W&B online. The API key and W&B's reachability are checked first, locally or
 within a short timeout, so an offline machine gets one clear message in seconds (status 1,
-no traceback). Runs logged offline are uploaded first with ``wandb sync``.
+no traceback). It does not leave empty-handed: before failing, the command writes into
+``out`` (default ``dashboard_offline/<S>``) the workspace it would save
+(``workspace.json``) and the same comparison as a local report (``report.html`` ...,
+with a by-model table) of the study's runs found under ``runs`` (default ``logs/train``
+and ``multirun/train``), and prints the one command that saves the workspace once online
+(:mod:`sports_rec.reporting.across_runs.offline_dashboard`). Runs logged offline are
+uploaded first with ``wandb sync``; the command names their folders.
 """
 
 from __future__ import annotations
 
+import json
 import netrc
 import os
+import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
@@ -42,12 +52,22 @@ CURVES: tuple[tuple[str, tuple[str, ...]], ...] = (
 ARGUMENTS = {
     "project": "W&B project holding the runs (required)",
     "study": "study name, as in the runs' 'study:<name>' tag (required)",
-    "entity": "W&B user or team (default: the API key's default entity)",
+    "entity": "W&B user or team (default: WANDB_ENTITY, else the API key's default entity)",
     "name": "workspace name (default: '<study>: models compared')",
     "timeout": f"seconds to wait for W&B before giving up ({REACHABILITY_TIMEOUT_S:g})",
+    "runs": "offline: run/sweep folders to compare, comma-separated "
+    "(default: logs/train,multirun/train)",
+    "out": "offline: folder for workspace.json and the report (default: dashboard_offline/<study>)",
 }
 REQUIRED = ("project", "study")
-USAGE = "usage: python -m sports_rec.dashboard project=P study=S [entity=E] [name=N] [timeout=S]"
+#: The arguments that describe the workspace (what the command to save it repeats).
+WORKSPACE_ARGUMENTS = ("project", "study", "entity", "name", "timeout")
+USAGE = (
+    "usage: python -m sports_rec.dashboard project=P study=S [entity=E] [name=N] [timeout=S] "
+    "[runs=DIR[,DIR...]] [out=DIR]"
+)
+#: The entity recorded in an offline spec when none is known (no entity=, no WANDB_ENTITY).
+ENTITY_PLACEHOLDER = "<your W&B entity>"
 
 
 class DashboardError(SportsRecError, RuntimeError):
@@ -81,6 +101,18 @@ def parse_arguments(argv: Sequence[str]) -> dict[str, str]:
         except ValueError:
             raise DashboardError(f"timeout={values['timeout']!r} is not a number") from None
     return values
+
+
+def run_folders(value: str | None) -> list[Path] | None:
+    """``runs=a,b`` (or Hydra's ``[a,b]``) as paths; None when not given."""
+    if value is None:
+        return None
+    return [Path(part.strip()) for part in value.strip("[]").split(",") if part.strip()]
+
+
+def known_entity(entity: str | None) -> str | None:
+    """The entity given, else ``WANDB_ENTITY`` (where wandb logs the runs), else None."""
+    return entity or os.environ.get("WANDB_ENTITY") or None
 
 
 def base_url() -> str:
@@ -181,7 +213,7 @@ def create_dashboard(
     import wandb
 
     try:
-        entity = entity or wandb.Api(timeout=int(max(timeout, 1))).default_entity
+        entity = known_entity(entity) or wandb.Api(timeout=int(max(timeout, 1))).default_entity
         if not entity:
             raise DashboardError("the API key has no default entity; pass entity=<team or user>")
         workspace = build_workspace(project, entity, study, name).save()
@@ -193,6 +225,61 @@ def create_dashboard(
     return str(workspace.url)
 
 
+def workspace_view(workspace: ws.Workspace) -> dict:
+    """The workspace as the JSON that saving it sends (wandb-workspaces' view model)."""
+    return json.loads(workspace._to_model().model_dump_json(by_alias=True, exclude_none=True))
+
+
+def save_command(values: Mapping[str, str]) -> str:
+    """The one command line that saves the workspace described by ``values``."""
+    args = [f"{key}={values[key]}" for key in WORKSPACE_ARGUMENTS if values.get(key)]
+    return shlex.join(["python", "-m", "sports_rec.dashboard", *args])
+
+
+def write_offline(values: Mapping[str, str]) -> None:
+    """Where W&B cannot be used: write the workspace spec and the same comparison of the
+    local runs into ``out`` and print what was written and the command that saves the
+    workspace once online. The entity is the one given or ``WANDB_ENTITY``, else a
+    placeholder that the saved workspace replaces with the API key's default entity."""
+    from sports_rec.reporting.across_runs.offline_dashboard import (
+        default_out,
+        summary_lines,
+        write_offline_dashboard,
+    )
+
+    study, entity = values["study"], known_entity(values.get("entity"))
+    notes = []
+    if entity is None:
+        notes.append(
+            f"no entity known offline (no entity=, no WANDB_ENTITY): the spec holds the "
+            f"placeholder {ENTITY_PLACEHOLDER!r}; saving uses the API key's default entity, "
+            "or add entity=E to the command below."
+        )
+    workspace = build_workspace(
+        values["project"], entity or ENTITY_PLACEHOLDER, study, values.get("name")
+    )
+    command = save_command({**values, **({"entity": entity} if entity else {})})
+    result = write_offline_dashboard(
+        view=workspace_view(workspace),
+        arguments={
+            "project": values["project"],
+            "study": study,
+            "entity": entity,
+            "name": workspace.name,
+        },
+        notes=notes,
+        save_command=command,
+        study=study,
+        metrics=[metric for metric, _ in TEST_METRICS],
+        roots=run_folders(values.get("runs")),
+        out=Path(values.get("out") or default_out(study)),
+    )
+    for line in summary_lines(result, study, notes):
+        print(line)
+    print("Save the workspace once online (from any folder):")
+    print(command, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in {"-h", "--help"}:
@@ -200,6 +287,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for key, text in ARGUMENTS.items():
             print(f"  {key:8} {text}")
         return
+    values: dict[str, str] = {}
     try:
         values = parse_arguments(args)
         link = create_dashboard(
@@ -209,6 +297,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             values.get("name"),
             float(values.get("timeout", REACHABILITY_TIMEOUT_S)),
         )
+    except (WandbCredentialsError, WandbUnreachableError) as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        try:
+            write_offline(values)
+        except SportsRecError as offline_error:
+            print(f"error: the offline copy failed: {offline_error}", file=sys.stderr)
+        sys.exit(1)
     except SportsRecError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
