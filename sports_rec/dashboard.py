@@ -4,7 +4,7 @@
 [runs=DIR[,DIR...]] [out=DIR]``
 
 The workspace shows the runs tagged ``study:<S>`` (tags set by
-:func:`sports_rec.callbacks.wandb_test_logs.run_tags`), grouped by the model
+:func:`sports_rec.utils.run_identity.run_tags`), grouped by the model
 (``config.choices.model``, logged by :func:`~sports_rec.callbacks.wandb_test_logs.
 logged_config`; runs sharing a model are averaged, e.g. over seeds): bar charts of test
 accuracy and mean class accuracy, and the train/val accuracy and loss curves per epoch.
@@ -161,7 +161,7 @@ def build_workspace(project: str, entity: str, study: str, name: str | None = No
     import wandb_workspaces.reports.v2 as wr
     import wandb_workspaces.workspaces as ws
 
-    from sports_rec.callbacks.wandb_test_logs import study_tag
+    from sports_rec.utils.run_identity import study_tag
 
     test_panels = [
         wr.BarPlot(

@@ -201,9 +201,9 @@ def test_offline_dashboard_writes_the_workspace_and_the_same_comparison(
         "multirun/train/2026-01-01_10-00-00_ab12cd/0",
         "multirun/train/2026-01-01_10-00-00_ab12cd/1",
     ]
-    assert sorted(pd.read_csv(out / "report.csv")["run"]) == expected
+    assert sorted(pd.read_csv(out / "report.csv")["folder"]) == expected
     tables = html_tables(out / "report.html")
-    assert sorted(row[0] for row in tables["report-table"]) == expected
+    assert sorted(row[1] for row in tables["report-table"]) == expected  # run, folder
     assert "other_study" not in (out / "report.html").read_text()
 
     # Grouped as the workspace groups them: mean and sample std over a model's tested runs.

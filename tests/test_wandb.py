@@ -22,18 +22,15 @@ import torch
 
 from sports_rec.callbacks.wandb_test_logs import (
     WandbTestLogger,
-    comparison_keys,
     confusion_pairs,
     logged_config,
-    run_group,
-    run_tags,
-    study_tag,
 )
 from sports_rec.dashboard import (
     DashboardError,
     build_workspace,
     parse_arguments,
 )
+from sports_rec.utils.run_identity import comparison_keys, run_group, run_tags, study_tag
 
 FAST_FAIL_S = 20.0
 DEAD_PROXY = "http://127.0.0.1:9"

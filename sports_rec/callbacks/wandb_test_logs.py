@@ -1,16 +1,14 @@
-"""Test results in W&B, and the run identity that lets W&B compare the runs of a study.
+"""Test results in W&B, and the run config that lets W&B compare the runs of a study.
 
 :class:`WandbTestLogger` puts a run's test artefacts where W&B can show them side by side
 across runs: the confusion matrix as a W&B chart, ``per_class.csv`` as a table and the
 misclassified gallery as an image. Without a ``WandbLogger`` among the trainer's loggers it
 does nothing and imports nothing from wandb.
 
-The helpers below build what ``conf/logger/wandb.yaml`` passes to ``wandb.init`` (through
-nested ``_target_`` nodes, so no resolver is needed) and what ``train`` logs as the run
-config:
+What ``conf/logger/wandb.yaml`` passes to ``wandb.init`` (group and tags, through nested
+``_target_`` nodes) is built in :mod:`sports_rec.utils.run_identity`, which needs no
+Lightning; here:
 
-* :func:`run_group` - the runs of one sweep share a group (the sweep folder's name);
-* :func:`run_tags` - the user's tags plus ``study:``, ``model:``, ``loss:``, ``sampler:``;
 * :func:`logged_config` - the resolved config as nested keys (the W&B UI flattens them to
   ``optimizer.lr`` etc., so any override can be filtered) plus a ``choices`` node with the
   stable comparison keys the dashboard (:mod:`sports_rec.dashboard`) groups by.
@@ -19,7 +17,7 @@ config:
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,110 +28,13 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from sports_rec.utils.logging import get_logger
+from sports_rec.utils.run_identity import (
+    comparison_keys,
+)
 
 log = get_logger(__name__)
 
-# Config groups whose choice names the runs compared in a study (besides the study itself).
-COMPARED_GROUPS: tuple[str, ...] = (
-    "model",
-    "loss",
-    "sampler",
-    "optimizer",
-    "scheduler",
-    "transforms",
-    "experiment",
-)
-TAGGED_GROUPS: tuple[str, ...] = ("model", "loss", "sampler")
-# Model options that take the architecture from ``model.net.name``: the name is the label.
-GENERIC_MODEL_CHOICES = frozenset({"timm"})
-MAX_TAG_LENGTH = 64  # W&B rejects longer tags
 GALLERY_FILE = "misclassified.png"
-
-
-# ----------------------------------------------------------------------------- identity
-def hydra_choices() -> dict[str, str]:
-    """Hydra's ``group -> option`` choices of the running job ({} outside Hydra)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return {}
-    choices = HydraConfig.get().runtime.choices
-    return {str(k): str(v) for k, v in choices.items() if v not in (None, "null")}
-
-
-def _in_multirun() -> bool:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
-def run_group(output_dir: str, multirun: bool | None = None) -> str:
-    """W&B group: the sweep folder's name for a multirun job, the run folder's otherwise.
-
-    Jobs of a sweep live in ``<sweep>/<job number>``, so they share ``<sweep>``. A single
-    run gets a group of its own: grouping single runs by dataset would average runs of
-    unrelated recipes into one line in W&B's grouped charts. ``multirun=None`` asks Hydra.
-    """
-    folder = Path(output_dir)
-    multirun = _in_multirun() if multirun is None else multirun
-    return folder.parent.name if multirun else folder.name
-
-
-def model_label(choice: str | None, net_name: str | None) -> str:
-    """The model's comparison label: the ``model=`` option, or the timm name for
-    ``model=timm`` (where the option alone would lump every architecture together)."""
-    if choice in GENERIC_MODEL_CHOICES and net_name:
-        return str(net_name)
-    return str(choice or net_name or "unknown")
-
-
-def comparison_keys(
-    study: str | None,
-    dataset: str,
-    net_name: str | None = None,
-    choices: Mapping[str, str] | None = None,
-) -> dict[str, str]:
-    """The keys runs are compared by: study (default: the dataset), dataset and the
-    choices of :data:`COMPARED_GROUPS` (``choices`` default: Hydra's)."""
-    choices = hydra_choices() if choices is None else dict(choices)
-    keys = {"study": str(study or dataset), "dataset": str(dataset)}
-    for group in COMPARED_GROUPS:
-        if group in choices:
-            keys[group] = str(choices[group])
-    keys["model"] = model_label(choices.get("model"), net_name)
-    return keys
-
-
-def _tag(key: str, value: str) -> str:
-    # The dashboard filters on tags; W&B's filters compare tags in lower case.
-    return f"{key}:{value}".lower()[:MAX_TAG_LENGTH]
-
-
-def study_tag(study: str) -> str:
-    """The tag marking a run as part of ``study`` (what the dashboard filters on)."""
-    return _tag("study", study)
-
-
-def run_tags(
-    tags: Iterable[str] | None,
-    study: str | None,
-    dataset: str,
-    net_name: str | None = None,
-    choices: Mapping[str, str] | None = None,
-) -> list[str]:
-    """The user's ``tags`` plus ``study:<s>``, ``model:<m>``, ``loss:<l>``, ``sampler:<s>``.
-
-    Duplicates are dropped, order kept; each tag is cut to W&B's 64 characters.
-    """
-    keys = comparison_keys(study, dataset, net_name, choices)
-    derived = [study_tag(keys["study"])]
-    derived += [_tag(group, keys[group]) for group in TAGGED_GROUPS if group in keys]
-    result: list[str] = []
-    for tag in [*(str(t)[:MAX_TAG_LENGTH] for t in tags or ()), *derived]:
-        if tag not in result:
-            result.append(tag)
-    return result
 
 
 def logged_config(cfg: DictConfig, choices: Mapping[str, str] | None = None) -> dict[str, Any]:

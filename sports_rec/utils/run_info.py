@@ -15,13 +15,15 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightning as L
 from omegaconf import OmegaConf
 
 from sports_rec.utils.atomic import write_text_atomic
 from sports_rec.utils.logging import global_rank
+
+if TYPE_CHECKING:
+    import lightning as L
 
 FILE_NAME = "run_info.json"
 

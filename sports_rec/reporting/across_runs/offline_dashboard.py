@@ -12,7 +12,7 @@ of leaving nothing the command writes, into one folder:
   workspace would show: those whose study tag is the study's (the config's ``study``, else
   the dataset ``data.name``; compared like W&B compares tags, in lower case), plus a
   by-model table (``by_model.csv`` and a section of the report) grouped as the workspace
-  groups them (:func:`~sports_rec.callbacks.wandb_test_logs.comparison_keys`' ``model``).
+  groups them (:func:`~sports_rec.utils.run_identity.comparison_keys`' ``model``).
 
 It takes the workspace as plain JSON and the metrics by their keys, so it knows
 nothing of wandb-workspaces and the entry point stays the one place that does.
@@ -30,7 +30,6 @@ from typing import Any
 
 import pandas as pd
 
-from sports_rec.callbacks.wandb_test_logs import comparison_keys, study_tag
 from sports_rec.reporting.across_runs.report_files import ReportOutputError, write_report
 from sports_rec.reporting.across_runs.runs import (
     NotARunFolder,
@@ -39,6 +38,7 @@ from sports_rec.reporting.across_runs.runs import (
     load_runs,
     lookup,
 )
+from sports_rec.utils.run_identity import comparison_keys, study_tag
 
 #: Where training writes runs, relative to the current folder: searched when no runs= given.
 DEFAULT_RUN_ROOTS: tuple[str, ...] = ("logs/train", "multirun/train")
