@@ -24,7 +24,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 import sports_rec  # registers resolvers
 
@@ -44,6 +44,9 @@ TINY_DATA = [
     "data.batch_size=8",
     "data.num_workers=0",
 ]
+# Training figures cost ~1.5 s a run; test_train_e2e, test_run_plots and the tables draw and
+# check them, other tests leave them out (make_cfg does so unless told otherwise).
+NO_FIGURES = "callbacks.epoch_metrics.plots=false"
 
 
 def shared_sample(name: str) -> Path:
@@ -96,7 +99,11 @@ def make_cfg(tmp_path: Path, data_dir: Path) -> Callable[..., DictConfig]:
         base = [f"paths.data_dir={data_dir}"] if name == "train" else []
         if name == "train":
             base += [*(TINY_DATA if tiny else []), "trainer.accelerator=cpu", "print_config=false"]
-        return compose_config(name, [*base, *overrides], tmp_path / run, tmp_path)
+        cfg = compose_config(name, [*base, *overrides], tmp_path / run, tmp_path)
+        figures = OmegaConf.select(cfg, "callbacks.epoch_metrics", default=None)
+        if figures is not None and not any("epoch_metrics.plots" in o for o in overrides):
+            figures.plots = False
+        return cfg
 
     return factory
 

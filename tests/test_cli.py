@@ -13,11 +13,11 @@ import pytest
 from sports_rec.data.synthetic import SyntheticSpec, generate
 from sports_rec.train import train
 from sports_rec.utils.run import task_wrapper
-from tests.conftest import PROJECT_ROOT, TINY_DATA, run_cli, run_folder, screenshot
+from tests.conftest import NO_FIGURES, PROJECT_ROOT, TINY_DATA, run_cli, run_folder, screenshot
 
 pytestmark = pytest.mark.slow
 
-QUICK = [*TINY_DATA, "trainer.accelerator=cpu", "print_config=false", "logger=csv"]
+QUICK = [*TINY_DATA, NO_FIGURES, "trainer.accelerator=cpu", "print_config=false", "logger=csv"]
 
 
 def _folders(output: str) -> list[Path]:

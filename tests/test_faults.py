@@ -17,6 +17,7 @@ from sports_rec.data.index import DatasetLayoutError
 from sports_rec.data.synthetic import SyntheticSpec, generate
 from sports_rec.train import train
 from tests.conftest import (
+    NO_FIGURES,
     PROJECT_ROOT,
     TINY_DATA,
     compose_config,
@@ -28,7 +29,7 @@ from tests.conftest import (
 
 pytestmark = pytest.mark.slow
 
-QUICK = [*TINY_DATA, "trainer.accelerator=cpu", "print_config=false", "logger=csv"]
+QUICK = [*TINY_DATA, NO_FIGURES, "trainer.accelerator=cpu", "print_config=false", "logger=csv"]
 NO_BAR = "callbacks.rich_progress_bar=null"
 
 

@@ -15,11 +15,12 @@ from hydra.core.global_hydra import GlobalHydra
 
 from sports_rec.reporting.across_runs.report_files import write_report
 from sports_rec.reporting.across_runs.runs import load_runs
-from tests.conftest import CONF_DIR, TINY_DATA, run_cli
+from tests.conftest import CONF_DIR, NO_FIGURES, TINY_DATA, run_cli
 
 pytestmark = pytest.mark.slow
 QUICK = [
     *TINY_DATA,
+    NO_FIGURES,
     "trainer.accelerator=cpu",
     "print_config=false",
     "logger=csv",

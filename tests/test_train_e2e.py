@@ -72,6 +72,10 @@ def test_run_folder_holds_every_artefact(trained_run: dict) -> None:
         "plots/loss.png",
         "plots/accuracy.png",
         "plots/lr.png",
+        "plots/per_class_accuracy.png",  # per-class figures are part of every run
+        "plots/per_class_accuracy_top10.png",
+        "plots/per_class_heatmap.png",
+        "plots/final_class_comparison.png",
         "csv/metrics.csv",
     ):
         assert (out / name).is_file(), name
