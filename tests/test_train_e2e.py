@@ -13,8 +13,10 @@ import pytest
 import torch
 
 from sports_rec.evaluate import evaluate
+from sports_rec.reporting.across_runs.report_files import write_report
+from sports_rec.reporting.across_runs.runs import load_runs
 from sports_rec.train import train
-from tests.conftest import compose_config
+from tests.conftest import compose_config, screenshot
 
 LEARN_DATA = [
     "data.synthetic.classes=4",
@@ -89,6 +91,11 @@ def test_run_folder_holds_every_artefact(trained_run: dict) -> None:
         assert key in result
     if result["test/acc"] < 1.0:  # something was misclassified: the gallery shows it
         assert (out / "misclassified.png").is_file()
+        # the run as a reader sees it: its report page, gallery included, in Chromium
+        _, files = write_report(load_runs([out]), trained_run["root"] / "report")
+        html = files["report.html"].read_text()
+        assert "misclassified test images" in html
+        screenshot(files["report.html"], trained_run["root"] / "report" / "report.html.png")
     assert "best-val-acc" in result["ckpt_path"]
     history = pd.read_csv(out / "metrics.csv")
     assert list(history["epoch"]) == list(range(10))
