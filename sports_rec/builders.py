@@ -14,6 +14,7 @@ checkpoint's stored configs (:func:`checkpoint_datamodule`). Keeping them here, 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -166,10 +167,13 @@ def model_size(model: Classifier) -> dict[str, Any]:
     return {"params": total, "trainable_params": trainable, "gmacs": cost}
 
 
-def build_trainer(cfg: DictConfig, **overrides: Any) -> L.Trainer:
+def build_trainer(
+    cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = (), **overrides: Any
+) -> L.Trainer:
     """The Lightning trainer of ``cfg.trainer`` with the ``callbacks`` and ``logger`` groups
-    (a learning-rate monitor only where there is a logger to record it)."""
-    callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    (a learning-rate monitor only where there is a logger to record it) and the
+    ``extra_callbacks`` an entry point adds itself."""
+    callbacks = [*instantiate_callbacks(cfg.get("callbacks")), *extra_callbacks]
     loggers = instantiate_loggers(cfg.get("logger"))
     if not loggers:
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]

@@ -175,8 +175,12 @@ class Classifier(L.LightningModule):
             loss = loss + penalty
         return loss
 
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._shared_step(batch, "val")
+    def validation_step(
+        self, batch: dict[str, torch.Tensor], batch_idx: int
+    ) -> dict[str, torch.Tensor]:
+        # The logits go to the callbacks: with validation = test, the last pass's are the
+        # test's (sports_rec/callbacks/validation_replay.py replays them).
+        return self._shared_step(batch, "val")
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
         out = self._shared_step(batch, "test")
