@@ -34,6 +34,7 @@ from sports_rec.builders import (
     plain,
 )
 from sports_rec.callbacks.test_artefacts import raise_on_lost_artefacts
+from sports_rec.callbacks.validation_replay import ValidationRecord, run_test
 from sports_rec.callbacks.wandb_test_logs import logged_config
 from sports_rec.data.transforms import resolve_transforms
 from sports_rec.reporting.per_run.artefacts import RUN_FILES
@@ -99,7 +100,11 @@ def _train(cfg: DictConfig, output_dir: Path, info: RunInfo) -> dict[str, float]
     info.update(**model_size(model), val_is_test=datamodule.val_is_test)
 
     pin_ddp_ranks_to_this_job(cfg)
-    trainer = build_trainer(cfg)
+    # with validation = test, the test may reuse the last validation pass (run_test)
+    record = None
+    if cfg.train and cfg.test and datamodule.val_is_test:
+        record = ValidationRecord(enabled=bool(cfg.get("test_reuse_val", True)))
+    trainer = build_trainer(cfg, extra_callbacks=[record] if record is not None else [])
     info.update(world_size=trainer.world_size)
     for logger in trainer.loggers:
         logger.log_hyperparams(logged_config(cfg))
@@ -117,9 +122,11 @@ def _train(cfg: DictConfig, output_dir: Path, info: RunInfo) -> dict[str, float]
             ckpt = checkpoint_to_test(cfg, trainer)
             if cfg.train and ckpt is None:
                 log.info("No checkpoint to test (e.g. fast_dev_run); testing the current weights")
-            trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
+            reused = run_test(trainer, model, datamodule, ckpt, record)
             metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
-            info.update(tested_epoch=model.weights_epoch, tested_ckpt=ckpt)
+            info.update(
+                tested_epoch=model.weights_epoch, tested_ckpt=ckpt, test_reused_validation=reused
+            )
             tested = ckpt or output_dir / "checkpoints" / "last.ckpt"
             raise_on_lost_artefacts(trainer, f"python -m sports_rec.evaluate ckpt_path={tested}")
     optimized_value(metrics, cfg.get("optimized_metric"))

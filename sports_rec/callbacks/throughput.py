@@ -6,6 +6,8 @@ Training time runs from the epoch start to the last training batch, so data load
 but the validation pass inside the epoch does not. Lightning's ``ThroughputMonitor`` reports
 windowed per-step rates to the loggers; this callback gives the single per-epoch figure the
 study tables need and writes it where ``metrics.csv`` and ``test_metrics.json`` pick it up.
+A test that replays the last validation pass (:mod:`sports_rec.callbacks.validation_replay`)
+runs no forward pass: its rate is that validation pass's (the same samples and weights).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import lightning as L
 
 from sports_rec.callbacks.log_progress import batch_size_of
+from sports_rec.callbacks.validation_replay import is_replay
 
 
 class EpochThroughput(L.Callback):
@@ -23,6 +26,7 @@ class EpochThroughput(L.Callback):
         self._start: dict[str, float] = {}
         self._last: dict[str, float] = {}
         self._count: dict[str, int] = {}
+        self._val_rate: float | None = None  # the last validation pass's
 
     def _begin(self, stage: str) -> None:
         self._start[stage] = self._last[stage] = time.perf_counter()
@@ -33,12 +37,15 @@ class EpochThroughput(L.Callback):
             self._count[stage] += batch_size_of(batch)
             self._last[stage] = time.perf_counter()
 
-    def _log(self, stage: str, pl_module: L.LightningModule, name: str | None = None) -> None:
+    def _rate(self, stage: str) -> float | None:
         elapsed = self._last.get(stage, 0.0) - self._start.get(stage, 0.0)
-        if self._count.get(stage) and elapsed > 0:
+        return self._count[stage] / elapsed if self._count.get(stage) and elapsed > 0 else None
+
+    def _log(self, name: str, pl_module: L.LightningModule, rate: float | None) -> None:
+        if rate is not None:
             pl_module.log(
-                f"{name or stage}/samples_per_sec",
-                self._count[stage] / elapsed,
+                f"{name}/samples_per_sec",
+                rate,
                 on_step=False,
                 on_epoch=True,
                 sync_dist=True,
@@ -59,7 +66,7 @@ class EpochThroughput(L.Callback):
         self._batch("train", batch)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._log("train", pl_module)
+        self._log("train", pl_module, self._rate("train"))
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking:
@@ -79,7 +86,8 @@ class EpochThroughput(L.Callback):
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking:
-            self._log("val", pl_module)
+            self._val_rate = self._rate("val")
+            self._log("val", pl_module, self._val_rate)
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._begin("test")
@@ -96,4 +104,5 @@ class EpochThroughput(L.Callback):
         self._batch("test", batch)
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._log("test", pl_module, getattr(pl_module, "test_prefix", "test"))
+        rate = self._val_rate if is_replay(trainer) else self._rate("test")
+        self._log(getattr(pl_module, "test_prefix", "test"), pl_module, rate)
