@@ -204,6 +204,16 @@ def recorded(samples: int = 6, epoch: int = 1, step: int = 8) -> ValidationRecor
     return record
 
 
+def unusable() -> ValidationRecord:
+    """A record of a run that validates on a second dataloader too."""
+    record = recorded()
+    batch = record.batches[0]
+    outputs = {"logits": torch.zeros(len(batch["index"]), 2), "labels": batch["label"]}
+    trainer = SimpleNamespace(sanity_checking=False)
+    record.on_validation_batch_end(trainer, None, outputs, batch, 0, dataloader_idx=1)  # type: ignore[arg-type]
+    return record
+
+
 def saved_at(tmp_path: Path, epoch: int, step: int) -> str:
     path = tmp_path / f"epoch{epoch}.ckpt"
     torch.save({"epoch": epoch, "global_step": step, "state_dict": {}}, path)
@@ -226,6 +236,7 @@ def saved_at(tmp_path: Path, epoch: int, step: int) -> str:
         (Trainer(limit_test_batches=2), recorded(), None, None),  # 2 batches: all of them
         (Trainer(), recorded(samples=4), None, "scored 4 of the 6 test samples"),
         (Trainer(), ValidationRecord(), None, "no complete validation pass"),
+        (Trainer(), unusable(), None, "several validation dataloaders"),
         (
             Trainer(callbacks=[StochasticWeightAveraging(swa_lrs=0.1)]),
             recorded(),

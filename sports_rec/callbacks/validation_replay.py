@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import torch
@@ -36,6 +36,9 @@ from lightning.pytorch.callbacks import ModelPruning, StochasticWeightAveraging
 from torch.utils.data import DataLoader, Dataset
 
 from sports_rec.utils.logging import get_logger
+
+if TYPE_CHECKING:
+    from sports_rec.data.datamodule import SportsDataModule
 
 log = get_logger(__name__)
 
@@ -61,12 +64,13 @@ class ValidationRecord(L.Callback):
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
+        self.unusable: str | None = None  # why no pass of this run can be replayed
         self.batches: list[dict[str, torch.Tensor]] = []
         self.epoch: int | None = None  # set when the pass ends: None = no complete pass
         self.global_step: int | None = None
 
     def _recording(self, trainer: L.Trainer) -> bool:
-        return self.enabled and not trainer.sanity_checking
+        return self.enabled and self.unusable is None and not trainer.sanity_checking
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._recording(trainer):
@@ -83,9 +87,12 @@ class ValidationRecord(L.Callback):
     ) -> None:
         if not self._recording(trainer):
             return
-        if dataloader_idx or not isinstance(outputs, Mapping) or "logits" not in outputs:
-            self.enabled = False  # not a pass this module knows how to replay
-            self.batches = []
+        if dataloader_idx:
+            self.unusable = "several validation dataloaders"
+        elif not isinstance(outputs, Mapping) or "logits" not in outputs:
+            self.unusable = "validation_step returns no logits"
+        if self.unusable:
+            self.batches, self.epoch, self.global_step = [], None, None
             return
         # kept where they are (no device sync); one pass of logits is small
         self.batches.append(
@@ -158,6 +165,8 @@ def why_not_reused(
         return "no validation pass in this run"
     if not record.enabled:
         return "test_reuse_val=false"
+    if record.unusable:
+        return record.unusable
     if trainer.world_size > 1:
         return f"{trainer.world_size} devices: validation is replayed on one device only"
     changing = [
@@ -210,18 +219,17 @@ def recorded_forward(model: L.LightningModule) -> Iterator[None]:
 def run_test(
     trainer: L.Trainer,
     model: L.LightningModule,
-    datamodule: Any,
+    datamodule: SportsDataModule,
     ckpt: str | None,
     record: ValidationRecord | None,
 ) -> bool:
     """``trainer.test`` of ``ckpt`` (None: the current weights): a replay of the recorded
     validation pass where that is the test pass (see the module docstring), else a real
     pass over the datamodule's test split. Returns whether the validation pass was reused."""
-    reason = (
-        why_not_reused(trainer, record, datamodule.datasets["test"], ckpt)
-        if datamodule.val_is_test
-        else "validation is not the test split"
-    )
+    reason = "validation is not the test split"
+    if datamodule.val_is_test:
+        datamodule.setup("test")  # the datasets of every stage, built once (done by fit)
+        reason = why_not_reused(trainer, record, datamodule.datasets["test"], ckpt)
     if reason is not None:
         log.info("test: a real pass (%s)", reason)
         trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
@@ -230,7 +238,7 @@ def run_test(
     log.info(
         "test: reused the last validation pass (val = test split, epoch %d weights)", record.epoch
     )
-    replay = ReplayedValidation(record.batches, datamodule.datasets["test"])
+    replay = ReplayedValidation(record.batches, datamodule.datasets["test"])  # its stand-in
     with recorded_forward(model), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
         trainer.test(
