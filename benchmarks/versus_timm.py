@@ -319,21 +319,77 @@ class Run:
     top1: float | None
     images_per_s: float
     folder: Path
+    phases: tuple[float, float, float] | None = None
 
 
-def run_once(command: list[str], log: Path, env: dict[str, str]) -> tuple[float, str, int]:
-    """Wall seconds from launch to exit, the captured output, the exit status."""
+#: Lines each program prints when its training loop starts and when it ends: timm before its
+#: epoch loop and after it; the project's model summary (Lightning's on_fit_start, before the
+#: sanity check) and Lightning's end-of-fit line.
+MARKS = {
+    "timm": ("Scheduled epochs:", "*** Best metric:"),
+    "sports_rec": ("Total estimated model params size", "`Trainer.fit` stopped"),
+}
+
+
+def phases(
+    timeline: list[tuple[float, str]], marks: tuple[str, str], total: float
+) -> tuple[float, float, float] | None:
+    """(start-up, training, after) seconds: launch to the loop-start line, to the loop-end
+    line, to exit; None when a line is missing."""
+    times = []
+    for mark in marks:
+        found = [t for t, line in timeline if mark in line]
+        if not found:
+            return None
+        times.append(found[0])
+    return times[0], times[1] - times[0], total - times[1]
+
+
+def run_once(
+    command: list[str], log: Path, env: dict[str, str]
+) -> tuple[float, str, int, list[tuple[float, str]]]:
+    """Wall seconds from launch to exit, the output, the exit status, and each output line
+    with the seconds since launch when it arrived (also written to ``log``)."""
+    timeline: list[tuple[float, str]] = []
+    env = {**env, "PYTHONUNBUFFERED": "1"}  # lines arrive when printed (a pipe buffers)
     with open(log, "w") as handle:
         start = time.perf_counter()
-        code = subprocess.call(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
+        with subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            text=True,
+            errors="replace",
+        ) as process:
+            assert process.stdout is not None
+            for line in process.stdout:
+                seconds = time.perf_counter() - start
+                timeline.append((seconds, line))
+                handle.write(f"[{seconds:8.2f} s] {line}")
+            code = process.wait()
         seconds = time.perf_counter() - start
-    return seconds, log.read_text(errors="replace"), code
+    return seconds, "".join(line for _, line in timeline), code, timeline
+
+
+CSV_COLUMNS = (
+    "round",
+    "program",
+    "wall_s",
+    "startup_s",
+    "training_s",
+    "after_s",
+    "top1",
+    "train_images_per_s",
+    "folder",
+)
 
 
 def table_markdown(runs: list[Run]) -> str:
     lines = [
-        "| round | program | wall s | top-1 % | train img/s | timm / project |",
-        "|---:|---|---:|---:|---:|---:|",
+        "| round | program | wall s | start-up s | training s | after s | top-1 % "
+        "| train img/s | timm / project |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in runs:
         ratio = ""
@@ -341,9 +397,10 @@ def table_markdown(runs: list[Run]) -> str:
             timm = next((t for t in runs if t.round == r.round and t.program == "timm"), None)
             ratio = f"{timm.wall_s / r.wall_s:.2f}x" if timm else ""
         top1 = "-" if r.top1 is None else f"{r.top1:.1f}"
+        split = " | ".join(f"{p:.1f}" for p in r.phases) if r.phases else "- | - | -"
         lines.append(
-            f"| {r.round} | {r.program} | {r.wall_s:.1f} | {top1} | {r.images_per_s:.1f} "
-            f"| {ratio} |"
+            f"| {r.round} | {r.program} | {r.wall_s:.1f} | {split} | {top1} "
+            f"| {r.images_per_s:.1f} | {ratio} |"
         )
     return "\n".join(lines)
 
@@ -485,7 +542,7 @@ def main() -> None:
         for program in PROGRAMS:
             folder = out / f"r{number}_{program}"
             build = timm_command if program == "timm" else project_command
-            seconds, output, code = run_once(
+            seconds, output, code, timeline = run_once(
                 build(setup, folder), out / f"r{number}_{program}.log", env
             )
             if code != 0:
@@ -502,10 +559,14 @@ def main() -> None:
                 top1 = project_top1(project_run_folder(output) or folder)
                 extra = ""
             rate = train_photos * args.epochs / seconds
-            runs.append(Run(number, program, seconds, top1, rate, folder))
+            split = phases(timeline, MARKS[program], seconds)
+            runs.append(Run(number, program, seconds, top1, rate, folder, split))
             shown = "-" if top1 is None else f"{top1:.1f} %"
+            parts = "" if split is None else " (start-up {:.1f}, training {:.1f}, after {:.1f})"
             print(
-                f"round {number} {program:10s} {seconds:7.1f} s  top-1 {shown}{extra}", flush=True
+                f"round {number} {program:10s} {seconds:7.1f} s{parts.format(*split or ())}  "
+                f"top-1 {shown}{extra}",
+                flush=True,
             )
 
     found = ratios(runs)
@@ -517,12 +578,12 @@ def main() -> None:
     print(f"\n{table}\n\n{summary}\n\n{NOTES}")
     with open(out / "results.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["round", "program", "wall_s", "top1", "train_images_per_s", "folder"])
+        writer.writerow(CSV_COLUMNS)
         for r in runs:
             top1 = "" if r.top1 is None else f"{r.top1:.2f}"
-            writer.writerow(
-                [r.round, r.program, f"{r.wall_s:.2f}", top1, f"{r.images_per_s:.2f}", r.folder]
-            )
+            split = [f"{p:.2f}" for p in r.phases] if r.phases else ["", "", ""]
+            rate = f"{r.images_per_s:.2f}"
+            writer.writerow([r.round, r.program, f"{r.wall_s:.2f}", *split, top1, rate, r.folder])
     lines = [
         f"# timm train.py vs sports_rec.train ({info['date']})",
         "",
@@ -538,6 +599,10 @@ def main() -> None:
         summary,
         "",
         "Top-1: accuracy on the test photos of the final epoch's weights, both sides.",
+        "Start-up: launch to the training loop (timm: its 'Scheduled epochs' line; project: the",
+        "model summary at fit start); training: the epochs with their evaluations (the",
+        "project's includes Lightning's 2-batch sanity check); after: to exit (the project's",
+        "test pass and artefacts). Train img/s: training photos x epochs / whole wall time.",
         "",
         "Commands (round 1):",
         "",
