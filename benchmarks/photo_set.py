@@ -7,8 +7,11 @@ colour family and surface pattern depend on the class, defocus blur, sensor nois
 quality 85-95, with the size spread of the Kaggle sports-balls set: the long side is
 log-normal with a median of 400 px and a fifth over 1,000 px, the far tail folded to
 3,600-4,500 px (the largest real photos are 4,500 px); aspect ratios 4:3, 3:2, 1:1, 16:9
-and portrait; about 1 % grayscale. The class needs both cues (colour family and pattern),
-so a small net learns it well above chance but not perfectly in a few epochs.
+and portrait; about 0.5 % grayscale. The sensor noise gives the files the bytes per pixel
+of the real photos in ../shared/data/sports_balls_sample (median about 0.14; 0.09 over
+1,000 px), so entropy decoding, which JPEG draft decoding does not shorten, costs what it
+would. The class needs both cues (colour family and pattern), so a small net learns it
+well above chance but not perfectly in a few epochs.
 
 Layout ``<root>/train/<class>/*.jpg`` and ``<root>/test/<class>/*.jpg`` (what timm's
 ImageFolder and the project's ``data=sports_balls`` both read), plus ``photos.csv`` (file,
@@ -35,7 +38,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 #: Bump when the drawing or the size law changes: the cache key includes it.
-VERSION = 1
+VERSION = 2
 MEDIAN_SIDE = 400  # long side, px
 OVER_1000 = 0.20  # share of photos whose long side exceeds 1,000 px
 MIN_SIDE, TAIL_FROM, MAX_SIDE = 120, 3600, 4500
@@ -47,7 +50,8 @@ ASPECTS: tuple[tuple[float, float], ...] = (
     (16 / 9, 0.18),
 )
 PORTRAIT = 0.25
-GRAYSCALE = 0.01
+GRAYSCALE = 0.005
+NOISE = (0.5, 2.0)  # sensor noise (std, 8-bit levels): bytes/pixel like the real set's
 WORK_SIDE = 640  # content is drawn at most this large, then upscaled (as optics blur it)
 SIGMA = math.log(1000 / MEDIAN_SIDE) / 0.8416212335729143  # P(long > 1000) = OVER_1000
 
@@ -211,7 +215,7 @@ def draw_photo(seed: Sequence[int], label: int, classes: int) -> Image.Image:
     if work != (width, height):
         image = image.resize((width, height), Image.BICUBIC)
     pixels = np.asarray(image, dtype=np.float32)
-    noise = rng.normal(0.0, rng.uniform(1.5, 5.0), (height, width, 1)).astype(np.float32)
+    noise = rng.normal(0.0, rng.uniform(*NOISE), (height, width, 1)).astype(np.float32)
     image = Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8))
     if rng.random() < GRAYSCALE:
         image = image.convert("L")
