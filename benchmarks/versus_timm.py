@@ -282,17 +282,15 @@ def machine() -> dict[str, str]:
     import timm
     import torch
 
-    cpu, flags = platform.processor() or platform.machine(), set()
+    info: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and cpu == (
-                platform.processor() or platform.machine()
-            ):
-                cpu = line.split(":", 1)[1].strip()
-            if line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())  # the first CPU's
     except OSError:
         pass
+    cpu = info.get("model name") or platform.processor() or platform.machine()
+    flags = set(info.get("flags", "").split())
     native = [f for f in ("amx_bf16", "avx512_bf16") if f in flags]
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
@@ -320,6 +318,7 @@ class Run:
     images_per_s: float
     folder: Path
     phases: tuple[float, float, float] | None = None
+    load: float = 0.0  # 1-minute load average when the run started
 
 
 #: Lines each program prints when its training loop starts and when it ends: timm before its
@@ -381,6 +380,7 @@ CSV_COLUMNS = (
     "after_s",
     "top1",
     "train_images_per_s",
+    "load_at_start",
     "folder",
 )
 
@@ -542,6 +542,7 @@ def main() -> None:
         for program in PROGRAMS:
             folder = out / f"r{number}_{program}"
             build = timm_command if program == "timm" else project_command
+            load = os.getloadavg()[0]
             seconds, output, code, timeline = run_once(
                 build(setup, folder), out / f"r{number}_{program}.log", env
             )
@@ -560,7 +561,7 @@ def main() -> None:
                 extra = ""
             rate = train_photos * args.epochs / seconds
             split = phases(timeline, MARKS[program], seconds)
-            runs.append(Run(number, program, seconds, top1, rate, folder, split))
+            runs.append(Run(number, program, seconds, top1, rate, folder, split, load))
             shown = "-" if top1 is None else f"{top1:.1f} %"
             parts = "" if split is None else " (start-up {:.1f}, training {:.1f}, after {:.1f})"
             print(
@@ -582,8 +583,10 @@ def main() -> None:
         for r in runs:
             top1 = "" if r.top1 is None else f"{r.top1:.2f}"
             split = [f"{p:.2f}" for p in r.phases] if r.phases else ["", "", ""]
-            rate = f"{r.images_per_s:.2f}"
-            writer.writerow([r.round, r.program, f"{r.wall_s:.2f}", *split, top1, rate, r.folder])
+            rate, load = f"{r.images_per_s:.2f}", f"{r.load:.2f}"
+            writer.writerow(
+                [r.round, r.program, f"{r.wall_s:.2f}", *split, top1, rate, load, r.folder]
+            )
     lines = [
         f"# timm train.py vs sports_rec.train ({info['date']})",
         "",
