@@ -366,6 +366,7 @@ def run_once(
                 seconds = time.perf_counter() - start
                 timeline.append((seconds, line))
                 handle.write(f"[{seconds:8.2f} s] {line}")
+                handle.flush()  # the log can be followed while the run goes on
             code = process.wait()
         seconds = time.perf_counter() - start
     return seconds, "".join(line for _, line in timeline), code, timeline
