@@ -420,7 +420,8 @@ What each side does beyond the other (all part of what each program does by defa
 - sports_rec: composes the Hydra config and prints it; decodes every photo once at start-up
   (at reduced JPEG scale, in threads) to skip unreadable files; writes a data report,
   splits.csv, metrics.csv, plots and per-class accuracy per epoch; saves checkpoints (best
-  by val accuracy, best by val loss, last: hard links when they coincide); after training
+  by val accuracy, best by val loss, last: hard links when they coincide); runs Lightning's
+  2-batch sanity check before training; after training
   reloads last.ckpt and runs a test pass over the test photos (the epoch's evaluation and
   this pass are separate), writing the confusion matrix, per-class table, misclassified
   gallery and test_metrics.json. Training drops no last partial batch; decoding is capped
