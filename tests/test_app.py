@@ -1,0 +1,365 @@
+"""``python -m sports_rec.app``: the local web app for any checkpoints.
+
+Three tiny checkpoints are trained once (an image net, an image + keypoints net, a clip
+net), as the jobs of a hand-made sweep folder. The app's parts are checked directly
+against what ``predict`` writes for the same file (labels, the timeline's segments); then
+the app is started on a free localhost port and driven through ``gradio_client``; then the
+system Chromium drives the page itself (Playwright), one test per model kind, each leaving
+a screenshot in its temporary folder. The Gradio tests skip without the ``app`` extra,
+the browser tests without Chromium.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from omegaconf import OmegaConf
+from PIL import Image
+
+from sports_rec.data.io.video_io import probe_video, write_video
+from sports_rec.errors import ConfigError
+from sports_rec.predict import predict
+from sports_rec.serving import INSTALL_HINT
+from sports_rec.serving.clips import TimelineSettings, VideoInputError
+from sports_rec.serving.compare import metrics_table, per_class_accuracy
+from sports_rec.serving.images import ImageInputError, ImageItem, view_box
+from sports_rec.serving.images import test_split_items as split_items
+from sports_rec.serving.models import NoModelLoaded, check_device, load_models
+from sports_rec.serving.sources import checkpoint_sources
+from sports_rec.train import train
+from tests.conftest import compose_config
+
+needs_gradio = pytest.mark.skipif(
+    importlib.util.find_spec("gradio") is None, reason=f"gradio is not installed: {INSTALL_HINT}"
+)
+HAS_MEDIAPIPE = importlib.util.find_spec("mediapipe") is not None
+needs_mediapipe = pytest.mark.skipif(
+    not HAS_MEDIAPIPE,
+    reason="mediapipe (the pose extra) is not installed: photos get no estimated skeleton",
+)
+
+# The sweep's jobs, in its folder's order: what each was run with on the command line, as its
+# .hydra/overrides.yaml records it (the page names each by what differs: data and model).
+RUNS = {
+    "image": ["data=synthetic", "model=small"],
+    "fusion": ["data=synthetic_infiniteform", "model=small", "model.net.extra_inputs=[keypoints]"],
+    "clip": ["data=synthetic_exercise_video", "model=c3d", "transforms=video"],
+}
+# ... and what makes them tiny (left out of overrides.yaml, to keep the names short).
+SIZES = {
+    "image": ["data.synthetic.per_class=8"],
+    "fusion": [
+        "data.synthetic.per_class=8",
+        "model.net.head=[16]",
+        "data.dataset.encoding=normalized",
+    ],
+    "clip": ["data.synthetic.per_class=48", "model.net.width=8"],
+}
+TINY_IMAGES = [
+    "data.synthetic.classes=3",
+    "data.synthetic.eval_per_class=3",
+    "data.synthetic.size=32",
+    "data.image_size=32",
+]
+SIZES["image"] += TINY_IMAGES
+SIZES["fusion"] += TINY_IMAGES
+SIZES["clip"] += ["data.synthetic.classes=3", "data.synthetic.eval_per_class=32"]
+COMMON = [
+    "trainer.max_epochs=1",
+    "trainer.accelerator=cpu",
+    "data.num_workers=0",
+    "print_config=false",
+    "logger=csv",
+    "callbacks.epoch_metrics.plots=false",
+    "callbacks.epoch_metrics.per_class_plots=false",
+]
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """``{"root", "folder": the sweep folder, "runs": {name: run folder}, "output": what
+    the runs printed}``: three one-epoch runs, each with the ``.hydra/`` files a sweep job
+    has (run_dirs= searches for them)."""
+    root = tmp_path_factory.mktemp("app")
+    runs: dict[str, Path] = {}
+    printed = io.StringIO()
+    for number, (name, overrides) in enumerate(RUNS.items()):
+        out = root / "sweep" / str(number)
+        given = [f"paths.data_dir={root / 'data'}", *overrides, *SIZES[name], *COMMON]
+        cfg = compose_config("train", given, out, root)
+        with contextlib.redirect_stdout(printed):
+            train(cfg)
+        (out / ".hydra").mkdir()
+        OmegaConf.save(cfg, out / ".hydra" / "config.yaml")
+        (out / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+        runs[name] = out
+    return {"root": root, "folder": root / "sweep", "runs": runs, "output": printed.getvalue()}
+
+
+def checkpoint_tested(run: Path) -> Path:
+    return Path(json.loads((run / "test_metrics.json").read_text())["ckpt_path"])
+
+
+@pytest.fixture(scope="module")
+def served(sweep: dict[str, Any]) -> dict[str, Any]:
+    """The three checkpoints loaded as the app loads them, by name."""
+    sources = checkpoint_sources(run_dirs=[str(sweep["folder"])])
+    models, failed = load_models(sources, check_device("cpu"))
+    assert not failed
+    return dict(zip(RUNS, models, strict=True))
+
+
+@pytest.fixture(scope="module")
+def photo(sweep: dict[str, Any]) -> Path:
+    """A 160 x 120 photo (not square: the map must keep its shape) from the test split."""
+    source = sorted((sweep["root"] / "data").rglob("test/*/*.jpg"))[0]
+    target = sweep["root"] / "photo.png"
+    Image.open(source).convert("RGB").resize((160, 120)).save(target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def video(sweep: dict[str, Any]) -> Path:
+    """A test subject's video of the clip run's data."""
+    return sorted((sweep["root"] / "data").rglob("subject*.mp4"))[-1]
+
+
+def predicted_csv(ckpt: Path, source: Path, out: Path, *overrides: str) -> pd.DataFrame:
+    """``predict``'s CSV for ``source`` (in-process, the real entry point's task)."""
+    csv = out / "predictions.csv"
+    overrides = (f"ckpt_path={ckpt}", f"input={source}", f"output={csv}", *overrides)
+    predict(compose_config("predict", list(overrides), out, out))
+    return pd.read_csv(csv)
+
+
+def predicted_timeline(ckpt: Path, source: Path, out: Path) -> pd.DataFrame:
+    predict(compose_config("predict", [f"ckpt_path={ckpt}", f"input={source}"], out, out))
+    return pd.read_csv(out / "timeline.csv", dtype={"exercise": str})
+
+
+def top_k(row: pd.Series) -> dict[str, float]:
+    ranks = [c for c in row.index if c.startswith("label_")]
+    return {row[f"label_{i}"]: row[f"prob_{i}"] for i in range(1, len(ranks) + 1)}
+
+
+# ------------------------------------------------------------------- checkpoints and runs
+
+
+def test_a_sweep_folder_gives_each_runs_tested_checkpoint(sweep: dict, tmp_path: Path) -> None:
+    sources = checkpoint_sources(run_dirs=str(sweep["folder"]))
+    assert [s.path for s in sources] == [checkpoint_tested(run) for run in sweep["runs"].values()]
+    assert all(s.path.name.startswith("best-val-acc") for s in sources)
+    # named by what differs between the runs, as reports name them
+    assert [s.name for s in sources] == [
+        "data=synthetic model=small",
+        "data=synthetic_infiniteform model=small model.net.extra_inputs=[keypoints]",
+        "data=synthetic_exercise_video model=c3d transforms=video",
+    ]
+    assert sources[2].run.test_metrics["test/acc"] >= 0
+    assert list(sources[2].run.per_class["class_name"])
+    # ckpt_path + ckpt_paths + run_dirs together, each checkpoint once
+    image = sweep["runs"]["image"]
+    again = checkpoint_sources(
+        ckpt_path=str(checkpoint_tested(image)),
+        ckpt_paths=[str(image / "checkpoints" / "last.ckpt")],
+        run_dirs=[str(image)],
+    )
+    assert [s.path.name for s in again] == [checkpoint_tested(image).name, "last.ckpt"]
+    assert again[0].run.folder == image
+    assert [s.name for s in again] == ["0/best-val-acc-epoch000", "0/last"]
+    # a run folder moved elsewhere: the recorded (absolute) path is gone, its own copy is used
+    moved = tmp_path / "moved"
+    import shutil
+
+    shutil.copytree(sweep["runs"]["clip"], moved)
+    (found,) = checkpoint_sources(run_dirs=[str(moved)])
+    assert found.path == moved / "checkpoints" / checkpoint_tested(sweep["runs"]["clip"]).name
+    # a run that failed before keeping a checkpoint is listed with why
+    shutil.rmtree(moved / "checkpoints")
+    (moved / "test_metrics.json").unlink()
+    (moved / "run_info.json").write_text(json.dumps({"status": "failed", "error": "OSError: x"}))
+    (empty,) = checkpoint_sources(run_dirs=[str(moved)])
+    assert empty.path is None
+    assert empty.problem == (
+        f"run folder '{moved}' holds no checkpoint in checkpoints/ (the run failed: OSError: x)"
+    )
+    with pytest.raises(ConfigError, match="name the checkpoints to serve"):
+        checkpoint_sources()
+
+
+def test_checkpoints_that_cannot_be_loaded_are_listed_with_why(sweep: dict, tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.ckpt"
+    garbage.write_bytes(b"not a checkpoint")
+    marker = tmp_path / "pwned"
+    unsafe = tmp_path / "unsafe.ckpt"
+    torch.save({"hyper_parameters": {"metadata": _CreatesAFile(marker)}}, unsafe)
+    image = checkpoint_tested(sweep["runs"]["image"])
+    sources = checkpoint_sources(
+        ckpt_paths=[str(image), str(garbage), str(unsafe), str(tmp_path / "missing.ckpt")]
+    )
+    models, failed = load_models(sources, check_device("cpu"))
+    assert [m.name for m in models] == [sources[0].name]
+    messages = {f.source.path.name: f.message for f in failed}
+    assert "is not a readable checkpoint file" in messages["garbage.ckpt"]
+    assert "asks to run Python code" in messages["unsafe.ckpt"] and not marker.exists()
+    assert "checkpoint not found" in messages["missing.ckpt"]
+    with pytest.raises(NoModelLoaded, match=r"garbage.ckpt: .* is not a readable checkpoint"):
+        load_models(sources[1:], check_device("cpu"))
+
+
+class _CreatesAFile:
+    """Unpickling this object creates a file: what a malicious checkpoint could do."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+def test_the_device_is_checked() -> None:
+    assert check_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU is visible"):
+            check_device("cuda")
+    with pytest.raises(ConfigError, match="use cpu or cuda"):
+        check_device("tpu")
+
+
+# ----------------------------------------------------------------------- image models
+
+
+def test_image_labels_are_predicts_and_the_map_has_the_photos_size(
+    served: dict, photo: Path, tmp_path: Path
+) -> None:
+    model = served["image"]
+    (prediction,) = model.kind.predict(model, [ImageItem(photo, photo.name)], top_k=3)
+    csv = predicted_csv(model.source.path, photo, tmp_path, "top_k=3")
+    assert prediction.entries == pytest.approx(top_k(csv.iloc[0]), abs=1e-6)
+    assert list(prediction.entries) == [csv.iloc[0][f"label_{i}"] for i in (1, 2, 3)]
+    for method in ("saliency", "gradcam"):
+        explained = model.kind.explain(model, prediction, method)
+        assert explained.overlay.shape == (120, 160, 3) and explained.skeleton is None
+    assert explained.layer == "layer4"
+
+
+def test_the_view_box_is_the_centre_crop_the_eval_transform_keeps() -> None:
+    assert view_box({"size": 32, "crop_pct": 1.0}, 48, 36) == (0, 0, 48, 36)
+    assert view_box(None, 48, 36) == (0, 0, 48, 36)
+    # shorter side to round(224 / 0.875) = 256, centre 224: 7/8 of the short side, square
+    assert view_box({"size": 224, "crop_pct": 0.875}, 400, 256) == (88, 16, 312, 240)
+
+
+def test_an_unreadable_image_is_refused_with_its_reason(served: dict, tmp_path: Path) -> None:
+    from sports_rec.serving.images import readable_image
+
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 not a jpeg")
+    with pytest.raises(ImageInputError, match=r"'broken\.jpg' cannot be read as an image"):
+        readable_image(broken)
+    with pytest.raises(ImageInputError, match="is a video; image models classify photos"):
+        readable_image(tmp_path / "clip.mp4")
+
+
+@needs_mediapipe
+def test_a_fusion_net_gets_the_estimated_skeleton_of_a_photo(
+    served: dict, photo: Path, tmp_path: Path
+) -> None:
+    model = served["fusion"]
+    (prediction,) = model.kind.predict(model, [ImageItem(photo, photo.name)], top_k=3)
+    csv = predicted_csv(model.source.path, photo, tmp_path, "top_k=3")
+    assert prediction.entries == pytest.approx(top_k(csv.iloc[0]), abs=1e-6)
+    assert prediction.keypoints_from == csv.iloc[0]["keypoints_from"]
+    assert prediction.keypoints_from.startswith("estimated (mediapipe)")
+    explained = model.kind.explain(model, prediction, "saliency")
+    assert explained.overlay.shape == explained.skeleton.shape == (120, 160, 3)
+
+
+def test_a_fusion_test_sample_keeps_its_annotated_keypoints(
+    served: dict, sweep: dict, tmp_path: Path
+) -> None:
+    """Picked from the test split: its true label, its annotation's keypoints (drawn), and
+    the labels predict gives the same sample of the annotation file."""
+    model = served["fusion"]
+    items = split_items(model, tmp_path / "split", limit=4)
+    assert len(items) == 4 and all(i.true_label in model.class_names for i in items)
+    assert len({i.true_label for i in items}) == 3  # round-robin over the classes
+    predictions = model.kind.predict(model, items, top_k=3)
+    annotations = next((sweep["root"] / "data").rglob("infiniteform_coco.json"))
+    csv = predicted_csv(model.source.path, annotations, tmp_path, "top_k=3")
+    for item, prediction in zip(items, predictions, strict=True):
+        assert prediction.keypoints_from == "annotated"
+        row = csv[csv["annotation_id"] == item.row["annotation_id"]].iloc[0]
+        assert prediction.entries == pytest.approx(top_k(row), abs=1e-5)
+    explained = model.kind.explain(model, predictions[0], "saliency")
+    with Image.open(items[0].path) as opened:
+        source = np.asarray(opened.convert("RGB"))
+    assert explained.skeleton.shape == source.shape
+    assert (explained.skeleton != source).any()  # the bones are drawn
+
+
+# ------------------------------------------------------------------------ clip models
+
+
+def test_the_timeline_is_predicts_and_a_moment_gets_gradcam_videos(
+    served: dict, video: Path, tmp_path: Path
+) -> None:
+    model = served["clip"]
+    timeline = model.kind.timeline(model, video, tmp_path / "app", TimelineSettings())
+    expected = predicted_timeline(model.source.path, video, tmp_path / "predict")
+    pd.testing.assert_frame_equal(
+        timeline.segments.reset_index(drop=True), expected, check_dtype=False
+    )
+    assert sum(timeline.shares().values()) == pytest.approx(1)
+    info = probe_video(video)
+    with Image.open(timeline.chart) as chart:
+        assert chart.size == (1000, 340)
+    annotated = probe_video(timeline.annotated)
+    assert (annotated.num_frames, annotated.width) == (info.num_frames, info.width)
+    cam = model.kind.gradcam(model, timeline, 1.0, tmp_path / "cam")
+    assert cam.name == "overlay_with_probs.mp4"
+    assert probe_video(cam).num_frames == 16  # one clip of the model
+    assert "start_frame: 22" in (cam.parent / "metadata.txt").read_text()  # 1 s * 30 fps - 8
+
+
+def test_a_clip_model_refuses_images_and_short_videos(
+    served: dict, photo: Path, tmp_path: Path
+) -> None:
+    from sports_rec.predicting.clip_scoring import VideoTooShortError
+
+    model = served["clip"]
+    with pytest.raises(VideoInputError, match=r"'photo\.png' is not a video"):
+        model.kind.timeline(model, photo, tmp_path, TimelineSettings())
+    short = write_video(tmp_path / "short.mp4", np.zeros((8, 32, 32, 3), np.uint8), fps=30)
+    with pytest.raises(VideoTooShortError, match="shorter than one clip"):
+        model.kind.timeline(model, short, tmp_path, TimelineSettings())
+
+
+# ---------------------------------------------------------------------------- compare
+
+
+def test_compare_tables_come_from_the_run_folders(served: dict, sweep: dict) -> None:
+    models = list(served.values())
+    table = metrics_table(models)
+    assert list(table["model"]) == [m.name for m in models]
+    for model, (_, row) in zip(models, table.iterrows(), strict=True):
+        recorded = json.loads((model.source.run.folder / "test_metrics.json").read_text())
+        assert row["accuracy"] == pytest.approx(recorded["test/acc"], abs=1e-4)
+        assert row["tested"] == "epoch 0"
+    per_class = per_class_accuracy(models)
+    assert list(per_class.columns) == ["class", *(m.name for m in models), "lowest"]
+    assert per_class["lowest"].dropna().is_monotonic_increasing
+    image = pd.read_csv(sweep["runs"]["image"] / "per_class.csv")
+    for name, accuracy in zip(image["class_name"], image["accuracy"], strict=True):
+        got = per_class.set_index("class").loc[name, models[0].name]
+        assert got == pytest.approx(accuracy, abs=1e-4)
