@@ -18,12 +18,13 @@ TABLE  = $(BIN)/python -m sports_rec.tables $(if $(SMOKE),--smoke,--data-root "$
 
 .PHONY: install train test test-fast lint format clean-runs tables table-sports100 table-sports-balls table-workout table-infiniteform table-video
 
-# The pose extra, then mediapipe itself without its declared numpy<2/protobuf<5 pins (see
-# constraints/pose-no-deps.txt); both skip themselves where mediapipe 0.10.21 has no wheel.
+# The pose and app (gradio: python -m sports_rec.app) extras, then mediapipe itself without
+# its declared numpy<2/protobuf<5 pins (see constraints/pose-no-deps.txt); both pose steps
+# skip themselves where mediapipe 0.10.21 has no wheel.
 $(STAMP): pyproject.toml constraints/pose-no-deps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,sweep,pose]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,sweep,pose,app]"
 	$(BIN)/python -m pip install --quiet --no-deps -r constraints/pose-no-deps.txt
 	touch $(STAMP)
 

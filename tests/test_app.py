@@ -15,6 +15,10 @@ import contextlib
 import importlib.util
 import io
 import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,7 @@ from sports_rec.serving.clips import TimelineSettings, VideoInputError
 from sports_rec.serving.compare import metrics_table, per_class_accuracy
 from sports_rec.serving.images import ImageInputError, ImageItem, view_box
 from sports_rec.serving.images import test_split_items as split_items
+from sports_rec.serving.launch import server_host
 from sports_rec.serving.models import NoModelLoaded, check_device, load_models
 from sports_rec.serving.sources import checkpoint_sources
 from sports_rec.train import train
@@ -227,13 +232,18 @@ class _CreatesAFile:
         return (Path.touch, (self.path,))
 
 
-def test_the_device_is_checked() -> None:
+def test_device_and_host_are_checked() -> None:
     assert check_device("cpu").type == "cpu"
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA GPU is visible"):
             check_device("cuda")
     with pytest.raises(ConfigError, match="use cpu or cuda"):
         check_device("tpu")
+    local = OmegaConf.create({"host": "127.0.0.1", "share_local_network": False})
+    assert server_host(local) == "127.0.0.1"
+    assert server_host(OmegaConf.merge(local, {"share_local_network": True})) == "0.0.0.0"
+    with pytest.raises(ConfigError, match="share_local_network=true"):
+        server_host(OmegaConf.merge(local, {"host": "0.0.0.0"}))
 
 
 # ----------------------------------------------------------------------- image models
@@ -363,3 +373,178 @@ def test_compare_tables_come_from_the_run_folders(served: dict, sweep: dict) -> 
     for name, accuracy in zip(image["class_name"], image["accuracy"], strict=True):
         got = per_class.set_index("class").loc[name, models[0].name]
         assert got == pytest.approx(accuracy, abs=1e-4)
+
+
+def test_without_gradio_the_command_says_how_to_install_it(tmp_path: Path) -> None:
+    hide = (
+        "import runpy, sys; sys.modules['gradio'] = None; "
+        "sys.argv = ['sports_rec.app', 'ckpt_path=x.ckpt']; "
+        "runpy.run_module('sports_rec.app', run_name='__main__')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", hide], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert lines == [f"sports_rec.app: {INSTALL_HINT}"]
+    assert "pip install -e '.[app]'" in lines[0]
+
+
+# ------------------------------------------------------------- the app, through its API
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def app(sweep: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """The app on a free localhost port, started as the command starts it, serving the
+    sweep's runs and a checkpoint that cannot be loaded; ``{"url", "client", "running"}``."""
+    pytest.importorskip("gradio", reason=INSTALL_HINT)
+    from gradio_client import Client
+
+    from sports_rec.serving.launch import start_app
+
+    out = tmp_path_factory.mktemp("app_run")
+    garbage = out / "garbage.ckpt"
+    garbage.write_bytes(b"not a checkpoint")
+    cfg = compose_config(
+        "app",
+        [
+            f"ckpt_paths=[{garbage}]",
+            f"run_dirs=[{sweep['folder']}]",
+            f"app.port={free_port()}",
+            "top_k=3",
+        ],
+        out,
+        out,
+    )
+    running = start_app(cfg, block=False)
+    try:
+        yield {"url": running.url, "client": Client(running.url, verbose=False), "running": running}
+    finally:
+        running.close()
+
+
+def confidences(label: dict) -> dict[str, float]:
+    return {c["label"]: c["confidence"] for c in label["confidences"]}
+
+
+@needs_gradio
+def test_the_page_serves_on_localhost_and_lists_what_it_could_not_load(app: dict) -> None:
+    import httpx
+
+    assert app["url"].startswith("http://127.0.0.1:")
+    config = httpx.get(app["url"] + "config", timeout=30).text
+    assert "garbage.ckpt</strong> could not be loaded" in config or (
+        "garbage.ckpt** could not be loaded" in config
+    )
+    assert "is not a readable checkpoint file" in config
+    assert "Traceback" not in config
+
+
+@needs_gradio
+def test_photos_through_the_page_get_predicts_labels_and_maps(
+    app: dict, served: dict, photo: Path, tmp_path: Path
+) -> None:
+    from gradio_client import handle_file
+
+    result = app["client"].predict(
+        [handle_file(str(photo))], "saliency", api_name="/predict_images"
+    )
+    shown, truth, table, *columns = result
+    assert shown["value"] == "photo.png" and truth == ""
+    (image_top, image_map, image_skeleton, _), (fusion_top, fusion_map, fusion_skeleton, note) = (
+        columns[:4],
+        columns[4:],
+    )
+    expected = predicted_csv(served["image"].source.path, photo, tmp_path, "top_k=3").iloc[0]
+    assert image_top["label"] == expected["label_1"]
+    assert confidences(image_top) == pytest.approx(top_k(expected), abs=1e-6)
+    assert image_skeleton is None  # an image net is given no skeleton
+    if HAS_MEDIAPIPE:  # the fusion net is given the photo's estimated skeleton
+        for drawn in (image_map, fusion_map, fusion_skeleton):
+            with Image.open(drawn) as picture:
+                assert picture.size == (160, 120)  # the photo's size
+        assert fusion_top["label"] in served["fusion"].class_names
+        assert "keypoints: estimated (mediapipe)" in note and "map: saliency" in note
+    else:  # no pose backend: that column says why, the image net's column still works
+        assert fusion_top is None and "**Cannot predict:**" in note
+        with Image.open(image_map) as picture:
+            assert picture.size == (160, 120)
+    assert [row[2] for row in table["data"]] == [served["image"].name, served["fusion"].name]
+    assert table["data"][0][3] == expected["label_1"]
+
+
+@needs_gradio
+def test_a_test_sample_shows_its_true_label(app: dict, served: dict) -> None:
+    items, note = app["running"].session.test_items()
+    assert note.startswith("synthetic_sports100's test split (9 samples); synthetic_infiniteform")
+    item = items[1]
+    assert item.name.startswith("synthetic_sports100: ")
+    _, truth, table, *_ = app["client"].predict(item.name, "gradcam", api_name="/predict_sample")
+    assert truth == f"**True label of {item.name}: {item.true_label}**"
+    assert {row[1] for row in table["data"]} == {item.true_label}
+
+
+@needs_gradio
+def test_a_video_through_the_page_gets_predicts_timeline(
+    app: dict, served: dict, video: Path, tmp_path: Path
+) -> None:
+    from gradio_client import handle_file
+
+    client = app["client"]
+    moment, share, chart, segments, annotated, note = client.predict(
+        handle_file(str(video)), 8, 0.5, 1.0, None, api_name="/predict_video"
+    )
+    expected = predicted_timeline(served["clip"].source.path, video, tmp_path)
+    shown = pd.DataFrame(segments["data"], columns=segments["headers"])
+    assert list(shown["exercise"].astype(str)) == list(expected["exercise"])
+    for column in ("frames", "start_frame", "end_frame"):
+        assert list(shown[column]) == list(expected[column])
+    assert np.allclose(shown["end_s"], expected["end_s"], atol=1e-3)
+    assert share["label"] == expected.groupby("exercise")["frames"].sum().idxmax()
+    assert moment["maximum"] == pytest.approx(probe_video(video).num_frames / 30, abs=0.06)
+    with Image.open(chart) as picture:
+        assert picture.size == (1000, 340)
+    assert probe_video(annotated).num_frames == probe_video(video).num_frames
+    assert "segment(s)" in note
+    cam = client.predict(1.0, api_name="/gradcam")
+    assert Path(cam).name == "overlay_with_probs.mp4" and probe_video(cam).num_frames == 16
+
+
+@needs_gradio
+def test_compare_puts_every_model_on_one_input(app: dict, served: dict, photo: Path) -> None:
+    from gradio_client import handle_file
+
+    table, *maps = app["client"].predict(handle_file(str(photo)), api_name="/compare")
+    rows = {row[0]: row for row in table["data"]}
+    assert set(rows) == {m.name for m in served.values()}
+    assert rows[served["clip"].name][3] == "takes videos, not an image"
+    assert rows[served["image"].name][1] in served["image"].class_names
+    assert len(maps) == 2  # the two image models' maps, at the photo's size
+    for drawn in maps if HAS_MEDIAPIPE else maps[:1]:  # (fusion: the estimated skeleton)
+        with Image.open(drawn) as picture:
+            assert picture.size == (160, 120)
+
+
+@needs_gradio
+def test_bad_input_is_a_message_in_the_page(app: dict, photo: Path, tmp_path: Path) -> None:
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    client = app["client"]
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 not a jpeg")
+    with pytest.raises(AppError, match=r"'broken\.jpg' cannot be read as an image"):
+        client.predict([handle_file(str(broken))], "saliency", api_name="/predict_images")
+    short = write_video(tmp_path / "short.mp4", np.zeros((8, 32, 32, 3), np.uint8), fps=30)
+    with pytest.raises(AppError, match=r"shorter than one clip of the model \(16 frames\)"):
+        client.predict(handle_file(str(short)), 8, 0.5, 1.0, None, api_name="/predict_video")
+    with pytest.raises(AppError, match=r"'photo\.png' is not a video, but .* classifies video"):
+        client.predict(handle_file(str(photo)), 8, 0.5, 1.0, None, api_name="/predict_video")
+    with pytest.raises(AppError, match=r"'broken\.jpg' cannot be read as an image"):
+        client.predict(handle_file(str(broken)), api_name="/compare")

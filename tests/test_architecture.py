@@ -14,7 +14,7 @@ from tests.conftest import PROJECT_ROOT
 PACKAGE = PROJECT_ROOT / "sports_rec"
 ENTRY_POINTS = (
     "train", "evaluate", "predict", "explain", "export", "report", "tables", "dashboard",
-    "download", "convert_checkpoint", "pose",
+    "download", "convert_checkpoint", "pose", "app",
 )  # fmt: skip
 
 
@@ -80,7 +80,7 @@ def test_no_entry_point_imports_another(graph: dict[str, set[str]]) -> None:
 
 def test_entry_points_hold_no_modality_branch() -> None:
     branch = re.compile(r'"(video|keypoints|image)" in |is_video')
-    for name in ("train", "evaluate", "predict", "explain", "export"):
+    for name in ("train", "evaluate", "predict", "explain", "export", "app"):
         text = (PACKAGE / f"{name}.py").read_text()
         assert not branch.search(text), f"{name}.py branches on a modality"
 
