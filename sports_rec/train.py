@@ -46,8 +46,9 @@ from sports_rec.utils.hydra_job import (
     recipe_name,
     replay_pinned_job_on_ddp_rank,
 )
-from sports_rec.utils.logging import get_logger
+from sports_rec.utils.logging import get_logger, global_rank
 from sports_rec.utils.run import (
+    app_hint,
     exit_on_user_error,
     lightning_noise_filtered,
     print_config_tree,
@@ -82,6 +83,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
             info.finish("failed", unwrap_user_error(error) or error)
         raise
     info.finish("completed")
+    hint = app_hint(output_dir, info.fields.get("tested_ckpt"))
+    if hint and global_rank() == 0:
+        print(hint, flush=True)
     return metrics
 
 

@@ -160,6 +160,14 @@ def top_k(row: pd.Series) -> dict[str, float]:
 # ------------------------------------------------------------------- checkpoints and runs
 
 
+def test_every_run_ends_with_the_command_that_opens_it_in_the_app(sweep: dict) -> None:
+    lines = [line for line in sweep["output"].splitlines() if line.startswith("Try it: ")]
+    assert lines == [
+        f"Try it: python -m sports_rec.app ckpt_path={checkpoint_tested(run)}"
+        for run in sweep["runs"].values()
+    ]
+
+
 def test_a_sweep_folder_gives_each_runs_tested_checkpoint(sweep: dict, tmp_path: Path) -> None:
     sources = checkpoint_sources(run_dirs=str(sweep["folder"]))
     assert [s.path for s in sources] == [checkpoint_tested(run) for run in sweep["runs"].values()]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -90,6 +91,31 @@ def task_wrapper(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], An
                 print(f"Run folder: {run_folder(cfg)}", flush=True)
 
     return wrapped
+
+
+# What Hydra reads as an unquoted override value (ASCII; no space, '=', quote or bracket).
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9_./:+~-]+")
+
+
+def override_argument(key: str, value: str | Path) -> str:
+    """``key=value`` as one shell word Hydra reads: as it is for a plain value, else
+    ``'key="value"'`` (double quotes for Hydra, single quotes for the shell)."""
+    text = str(value)
+    if _PLAIN_VALUE.fullmatch(text):
+        return f"{key}={text}"
+    return "'" + key + '="' + text.replace('"', '\\"') + "\"'"
+
+
+def app_hint(run_dir: str | Path, tested: str | Path | None) -> str | None:
+    """``Try it: python -m sports_rec.app ckpt_path=...``, the line a training run ends
+    with: the web app on the run's tested checkpoint (else its ``last.ckpt``); None when
+    the run kept no checkpoint."""
+    candidates = [Path(tested)] if tested else []
+    candidates.append(Path(run_dir) / "checkpoints" / "last.ckpt")
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is None:
+        return None
+    return f"Try it: python -m sports_rec.app {override_argument('ckpt_path', found)}"
 
 
 @contextlib.contextmanager
