@@ -42,7 +42,7 @@ from sports_rec.serving.launch import server_host
 from sports_rec.serving.models import NoModelLoaded, check_device, load_models
 from sports_rec.serving.sources import checkpoint_sources
 from sports_rec.train import train
-from tests.conftest import compose_config
+from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, compose_config
 
 needs_gradio = pytest.mark.skipif(
     importlib.util.find_spec("gradio") is None, reason=f"gradio is not installed: {INSTALL_HINT}"
@@ -556,3 +556,127 @@ def test_bad_input_is_a_message_in_the_page(app: dict, photo: Path, tmp_path: Pa
         client.predict(handle_file(str(photo)), 8, 0.5, 1.0, None, api_name="/predict_video")
     with pytest.raises(AppError, match=r"'broken\.jpg' cannot be read as an image"):
         client.predict(handle_file(str(broken)), api_name="/compare")
+
+
+# --------------------------------------------------------------- the page, in a browser
+
+
+@pytest.fixture(scope="module")
+def browser(app: dict) -> Iterator[Any]:
+    """The system Chromium driven by Playwright (no browser download), as test_report does."""
+    if not CHROMIUM.is_file():
+        pytest.skip(f"headless Chromium is not installed at {CHROMIUM} (.ci/run installs it)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the playwright package is not installed"
+    )
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def page_of(browser: Any, app: dict, tab: str) -> Iterator[Any]:
+    """A page of the app on ``tab``; fails if it asked anything of another host or logged
+    an error."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    elsewhere: list[str] = []
+    problems: list[str] = []
+    page.on("request", lambda r: elsewhere.append(r.url) if "127.0.0.1" not in r.url else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    try:
+        page.goto(app["url"])
+        page.wait_for_selector("#models", timeout=60_000)
+        page.get_by_role("tab", name=tab).click()
+        yield page
+    finally:
+        page.close()
+    assert not [u for u in elsewhere if not u.startswith(("data:", "blob:"))], elsewhere
+    assert problems == []
+
+
+def top_label(page: Any, component: str) -> str:
+    selector = f"#{component} [data-testid=label-output-value]"
+    page.wait_for_selector(selector, timeout=120_000)
+    return page.inner_text(selector).strip()
+
+
+@needs_gradio
+def test_browser_image_model(
+    browser: Any, app: dict, served: dict, photo: Path, tmp_path: Path
+) -> None:
+    """Drop a photo: the image net's top label is predict's; the map is drawn at the photo's
+    size; then an unreadable file is a message in the page."""
+    expected = predicted_csv(served["image"].source.path, photo, tmp_path, "top_k=3")
+    with page_of(browser, app, "Images") as page:
+        page.set_input_files("#photos input[type=file]", str(photo))
+        assert top_label(page, "image-top-0") == expected.iloc[0]["label_1"]
+        page.wait_for_selector("#image-map-0 img", timeout=60_000)
+        width = page.eval_on_selector("#image-map-0 img", "img => img.naturalWidth")
+        assert width == 160
+        page.screenshot(path=str(tmp_path / "app_images.png"), full_page=True)
+        broken = tmp_path / "broken.jpg"
+        broken.write_bytes(b"\xff\xd8 not a jpeg")
+        page.set_input_files("#photos input[type=file]", str(broken))  # added to the photo
+        toast = page.locator("[data-testid=toast-body]", has_text="cannot be read as an image")
+        toast.first.wait_for(timeout=60_000)
+        assert "'broken.jpg' cannot be read as an image" in toast.first.inner_text()
+        assert "Traceback" not in page.content()
+
+
+@needs_gradio
+def test_browser_fusion_model(
+    browser: Any, app: dict, served: dict, sweep: dict, tmp_path: Path
+) -> None:
+    """Pick a sample of the fusion net's test split: its true label and the annotated
+    skeleton the net is given are shown, and its top label is predict's for that sample of
+    the annotation file."""
+    items, _ = app["running"].session.test_items()
+    item = next(i for i in items if i.row and "keypoints" in i.row)
+    annotations = next((sweep["root"] / "data").rglob("infiniteform_coco.json"))
+    csv = predicted_csv(served["fusion"].source.path, annotations, tmp_path, "top_k=3")
+    expected = csv[csv["annotation_id"] == item.row["annotation_id"]].iloc[0]
+    with page_of(browser, app, "Images") as page:
+        page.fill("#test-sample input", item.name)
+        page.get_by_role("option", name=item.name).click()
+        assert top_label(page, "image-top-1") == expected["label_1"]
+        page.wait_for_selector("#image-skeleton-1 img", timeout=60_000)
+        assert f"True label of {item.name}: {item.true_label}" in page.inner_text("#truth")
+        assert "keypoints: annotated" in page.inner_text("#image-note-1")
+        page.screenshot(path=str(tmp_path / "app_fusion.png"), full_page=True)
+
+
+@needs_gradio
+def test_browser_clip_model(
+    browser: Any, app: dict, served: dict, video: Path, tmp_path: Path
+) -> None:
+    """Drop a video: the exercise with the most time is predict's timeline's; the segments
+    table, the chart and the annotated video appear; a moment gets its GradCAM video."""
+    expected = predicted_timeline(served["clip"].source.path, video, tmp_path / "predict")
+    longest = expected.groupby("exercise")["frames"].sum().idxmax()
+    with page_of(browser, app, "Videos") as page:
+        page.set_input_files("#video input[type=file]", str(video))
+        assert top_label(page, "clip-top-0") == longest
+        page.wait_for_selector("#clip-segments-0 table", timeout=60_000)
+        page.wait_for_selector("#clip-chart-0 img", timeout=60_000)
+        page.wait_for_selector("#clip-annotated-0 video", timeout=60_000)
+        page.click("#gradcam-button")
+        page.wait_for_selector("#clip-gradcam-0 video", timeout=120_000)
+        page.screenshot(path=str(tmp_path / "app_videos.png"), full_page=True)
+
+
+@needs_gradio
+def test_browser_compare(
+    browser: Any, app: dict, served: dict, photo: Path, tmp_path: Path
+) -> None:
+    """Compare: one row per model for one photo, beside each run's metrics."""
+    with page_of(browser, app, "Compare") as page:
+        page.set_input_files("#compare-file input[type=file]", str(photo))
+        page.wait_for_selector("#compare-map-1 img", timeout=120_000)
+        text = page.inner_text("#compare-table")
+        assert all(model.name in text for model in served.values())
+        assert "takes videos, not an image" in text
+        assert served["clip"].name in page.inner_text("#metrics")
+        page.screenshot(path=str(tmp_path / "app_compare.png"), full_page=True)
