@@ -661,9 +661,11 @@ def test_browser_clip_model(
         assert top_label(page, "clip-top-0") == longest
         page.wait_for_selector("#clip-segments-0 table", timeout=60_000)
         page.wait_for_selector("#clip-chart-0 img", timeout=60_000)
-        page.wait_for_selector("#clip-annotated-0 video", timeout=60_000)
         page.click("#gradcam-button")
-        page.wait_for_selector("#clip-gradcam-0 video", timeout=120_000)
+        for video_id in ("clip-annotated-0", "clip-gradcam-0"):  # decoded by the browser
+            page.wait_for_function(
+                f"document.querySelector('#{video_id} video')?.readyState >= 2", timeout=120_000
+            )
         page.screenshot(path=str(tmp_path / "app_videos.png"), full_page=True)
 
 
