@@ -452,6 +452,9 @@ def test_the_page_serves_on_localhost_and_lists_what_it_could_not_load(app: dict
     )
     assert "is not a readable checkpoint file" in config
     assert "Traceback" not in config
+    # every model-running event shares one queue slot, whatever the tab
+    functions = app["running"].demo.fns.values()
+    assert {(f.concurrency_id, f.concurrency_limit) for f in functions} == {("models", 1)}
 
 
 @needs_gradio

@@ -229,6 +229,8 @@ def test_split_items(served: ServedModel, workdir: Path, limit: int) -> list[Ima
     ``evaluate`` does; round-robin over the true classes, as ``explain`` takes them), each
     with its true label and its row of the split's table. Raises a ``SportsRecError`` when
     the split cannot be rebuilt here (the data is not on this machine ...)."""
+    from omegaconf import OmegaConf
+
     from sports_rec.builders import checkpoint_datamodule
     from sports_rec.explaining.samples import class_round_robin
     from sports_rec.utils.run import lightning_noise_filtered
@@ -239,7 +241,10 @@ def test_split_items(served: ServedModel, workdir: Path, limit: int) -> list[Ima
             f"the test split of {served.name} is not on this machine (data.root '{root}' does "
             "not exist): drop photos instead"
         )
-    datamodule = checkpoint_datamodule(served.metadata, None, str(workdir))
+    # not decoded at start-up (a large split would delay the page): a bad file is a message
+    # when picked
+    quick = OmegaConf.create({"check_images": False, "num_workers": 0})
+    datamodule = checkpoint_datamodule(served.metadata, quick, str(workdir))
     with lightning_noise_filtered():
         datamodule.prepare_data()
         datamodule.setup()

@@ -73,10 +73,12 @@ def start_app(cfg: DictConfig, block: bool = True) -> RunningApp:
         if host == EVERY_INTERFACE or host not in LOOPBACK
         else "this machine only; app.share_local_network=true opens it to the local network"
     )
-    demo = build_app(session, f"Served on {host} ({reach}). Requests run one at a time.")
+    concurrency = int(cfg.app.concurrency)
+    at_a_time = "one at a time" if concurrency == 1 else f"{concurrency} at a time"
+    demo = build_app(session, f"Served on {host} ({reach}). Requests run {at_a_time}.", concurrency)
     demo.queue(
         max_size=int(cfg.app.queue_size),
-        default_concurrency_limit=int(cfg.app.concurrency),
+        default_concurrency_limit=concurrency,
     )
     port = cfg.app.get("port")
     theme = gr.themes.Default(

@@ -85,24 +85,30 @@ def _choice_names(items: list[ImageItem]) -> list[str]:
     return names
 
 
-def build_app(session: Session, url_note: str = "") -> Any:
-    """The page (a ``gr.Blocks``) for ``session``; queue and launch it with :mod:`.launch`."""
+#: Every event that runs a model shares one concurrency group: ``concurrency`` requests at a
+#: time in all, whatever the tab (Gradio limits each event on its own otherwise).
+MODELS = "models"
+
+
+def build_app(session: Session, url_note: str = "", concurrency: int = 1) -> Any:
+    """The page (a ``gr.Blocks``) for ``session``; queue and launch it with :mod:`.launch`.
+    At most ``concurrency`` requests run at a time, over all tabs."""
     gr = require_gradio()
     with gr.Blocks(title="sports_rec", analytics_enabled=False) as demo:
         gr.Markdown(header(session, url_note), elem_id="models")
         with gr.Tabs():
             if session.image_models:
                 with gr.Tab("Images", id="images"):
-                    _images_tab(gr, session)
+                    _images_tab(gr, session, concurrency)
             if session.clip_models:
                 with gr.Tab("Videos", id="videos"):
-                    _videos_tab(gr, session)
+                    _videos_tab(gr, session, concurrency)
             with gr.Tab("Compare", id="compare"):
-                _compare_tab(gr, session)
+                _compare_tab(gr, session, concurrency)
     return demo
 
 
-def _images_tab(gr: Any, session: Session) -> None:
+def _images_tab(gr: Any, session: Session, concurrency: int) -> None:
     models = session.image_models
     top_k = session.settings.top_k
     test_items, test_note = session.test_items()
@@ -209,14 +215,17 @@ def _images_tab(gr: Any, session: Session) -> None:
         return render(session.images(items, index, chosen))
 
     outputs = [items_state, shown, truth, table, *columns]
-    predict.click(predict_images, [photos, method], outputs, api_name="predict_images")
-    photos.upload(predict_images, [photos, method], outputs, api_visibility="private")
-    sample.input(predict_sample, [sample, method], outputs, api_name="predict_sample")
-    shown.input(show_image, [items_state, shown, method], outputs, api_name="show_image")
-    method.input(show_image, [items_state, shown, method], outputs, api_visibility="private")
+    queued = {"concurrency_limit": concurrency, "concurrency_id": MODELS}
+    predict.click(predict_images, [photos, method], outputs, api_name="predict_images", **queued)
+    photos.upload(predict_images, [photos, method], outputs, api_visibility="private", **queued)
+    sample.input(predict_sample, [sample, method], outputs, api_name="predict_sample", **queued)
+    shown.input(show_image, [items_state, shown, method], outputs, api_name="show_image", **queued)
+    method.input(
+        show_image, [items_state, shown, method], outputs, api_visibility="private", **queued
+    )
 
 
-def _videos_tab(gr: Any, session: Session) -> None:
+def _videos_tab(gr: Any, session: Session, concurrency: int) -> None:
     models = session.clip_models
     defaults = session.settings.timeline
     timelines = gr.State([])
@@ -326,12 +335,14 @@ def _videos_tab(gr: Any, session: Session) -> None:
         return videos[0] if len(videos) == 1 else tuple(videos)  # one output: its value
 
     inputs = [video, stride, smoothing, min_duration, min_confidence]
-    run.click(predict_video, inputs, [timelines, moment, *columns], api_name="predict_video")
-    video.upload(predict_video, inputs, [timelines, moment, *columns], api_visibility="private")
-    explain.click(gradcam, [timelines, moment], cams, api_name="gradcam")
+    queued = {"concurrency_limit": concurrency, "concurrency_id": MODELS}
+    outputs = [timelines, moment, *columns]
+    run.click(predict_video, inputs, outputs, api_name="predict_video", **queued)
+    video.upload(predict_video, inputs, outputs, api_visibility="private", **queued)
+    explain.click(gradcam, [timelines, moment], cams, api_name="gradcam", **queued)
 
 
-def _compare_tab(gr: Any, session: Session) -> None:
+def _compare_tab(gr: Any, session: Session, concurrency: int) -> None:
     gr.Markdown("#### Every model on the same input")
     with gr.Row():
         given = gr.File(
@@ -388,5 +399,6 @@ def _compare_tab(gr: Any, session: Session) -> None:
         result = session.compare(Path(path))
         return (result.table, *(result.maps.get(m.name) for m in session.image_models))
 
-    go.click(compare, [given], [table, *maps], api_name="compare")
-    given.upload(compare, [given], [table, *maps], api_visibility="private")
+    queued = {"concurrency_limit": concurrency, "concurrency_id": MODELS}
+    go.click(compare, [given], [table, *maps], api_name="compare", **queued)
+    given.upload(compare, [given], [table, *maps], api_visibility="private", **queued)
