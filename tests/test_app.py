@@ -685,3 +685,42 @@ def test_browser_compare(
         assert "takes videos, not an image" in text
         assert served["clip"].name in page.inner_text("#metrics")
         page.screenshot(path=str(tmp_path / "app_compare.png"), full_page=True)
+
+
+@needs_gradio
+@pytest.mark.slow  # the real command: a new Python process importing torch and gradio
+def test_the_command_serves_until_ctrl_c(sweep: dict, tmp_path: Path) -> None:
+    """``python -m sports_rec.app ckpt_path=...`` (the line a run ends with) serves the page
+    on 127.0.0.1 and stops cleanly on Ctrl+C, ending with its run folder."""
+    import os
+    import signal
+
+    import httpx
+
+    ckpt = checkpoint_tested(sweep["runs"]["image"])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sports_rec.app", f"ckpt_path={ckpt}", f"app.port={free_port()}"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("The app is at "):
+                break
+        url = lines[-1].split()[4]
+        assert url.startswith("http://127.0.0.1:"), lines
+        assert "sports_rec" in httpx.get(url, timeout=30).text
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+    output = "".join(lines) + rest
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+    assert f"Loaded 0: image model, 3 classes (synthetic_sports100), {ckpt}" in output
+    assert "Run folder: " in output
