@@ -22,6 +22,7 @@ chosen by its modality (:mod:`sports_rec.modalities`, via :mod:`.kinds`). Module
 
 from __future__ import annotations
 
+import os
 from types import ModuleType
 
 from sports_rec.errors import SportsRecError
@@ -37,7 +38,9 @@ class AppUnavailable(SportsRecError, ImportError):
 
 
 def require_gradio() -> ModuleType:
-    """The gradio module, or :class:`AppUnavailable` saying how to install it."""
+    """The gradio module (its usage analytics off: the app contacts nobody), or
+    :class:`AppUnavailable` saying how to install it."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
         import gradio
     except ImportError:

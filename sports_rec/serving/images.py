@@ -155,7 +155,10 @@ class ImageKind(Kind):
         top = prediction.top
         if top is None:
             raise ImageInputError(prediction.error or "nothing was predicted for this input")
-        make = instantiate(prediction.data_cfg["dataset"])
+        options = dict(prediction.data_cfg["dataset"])
+        if options.get("cache"):  # one sample: no image cache written on the app's behalf
+            options["cache"] = False
+        make = instantiate(options)
         dataset = make(
             frame=pd.DataFrame([prediction.row]),
             transform=served.transform,

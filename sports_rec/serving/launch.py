@@ -10,7 +10,6 @@ at most ``app.queue_size`` waiting; uploads are capped at ``app.max_file_size``.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +56,6 @@ def start_app(cfg: DictConfig, block: bool = True) -> RunningApp:
     """Load, build and serve; with ``block`` until Ctrl+C, else in the background (tests:
     ``RunningApp.close()`` stops it)."""
     gr = require_gradio()
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     host = server_host(cfg.app)
     device = check_device(cfg.get("device", "cpu"))
     sources = checkpoint_sources(cfg.get("ckpt_path"), cfg.get("ckpt_paths"), cfg.get("run_dirs"))
