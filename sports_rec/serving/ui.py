@@ -25,6 +25,7 @@ from sports_rec.explaining.attribution import METHODS
 from sports_rec.serving import require_gradio
 from sports_rec.serving.clips import TimelineSettings
 from sports_rec.serving.images import ImageItem
+from sports_rec.serving.models import ServedModel
 from sports_rec.serving.session import ClipView, ImagesView, Session, plain
 from sports_rec.utils.logging import get_logger
 
@@ -76,6 +77,10 @@ def header(session: Session, url_note: str) -> str:
         lines.append(f"* **{plain(failed.name)}** could not be loaded: {plain(failed.message)}")
     lines += ["", url_note]
     return "\n".join(lines)
+
+
+def model_heading(model: ServedModel) -> str:
+    return f"#### {plain(model.name)}\n{model.modality.name} · {len(model.class_names)} classes"
 
 
 def _choice_names(items: list[ImageItem]) -> list[str]:
@@ -143,9 +148,7 @@ def _images_tab(gr: Any, session: Session, concurrency: int) -> None:
     with gr.Row(equal_height=False):
         for index, model in enumerate(models):
             with gr.Column(min_width=260):
-                gr.Markdown(
-                    f"#### {model.name}\n{model.modality.name} · {len(model.class_names)} classes"
-                )
+                gr.Markdown(model_heading(model))
                 columns += [
                     gr.Label(num_top_classes=top_k, label="top-k", elem_id=f"image-top-{index}"),
                     gr.Image(
@@ -255,7 +258,7 @@ def _videos_tab(gr: Any, session: Session, concurrency: int) -> None:
     columns: list[Any] = []
     cams: list[Any] = []
     for index, model in enumerate(models):
-        gr.Markdown(f"#### {model.name}\n{model.modality.name} · {len(model.class_names)} classes")
+        gr.Markdown(model_heading(model))
         with gr.Row(equal_height=False):
             top = gr.Label(
                 num_top_classes=session.settings.top_k,
