@@ -1,118 +1,395 @@
-"""``data.dataset.cache=true``: decoded images come back identical from the cache, every file is
-decoded once, an edited file gets a new entry, and an unusable cache folder only warns."""
+"""``data.dataset.cache=auto|true|false``: the decoded-image store the start-up check writes.
+
+The store gives exactly what decoding gives, never serves an edited file's old pixels, is
+built once when two processes want it at once, declines a too-small disk budget with one
+warning, rebuilds (never trusts) a damaged store, and ``auto`` builds it for large photos
+but not for tiny images. Files are small generated JPEGs and PNGs; decoding caps are small.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
+import multiprocessing
 import os
+import pickle
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
 
-import sports_rec.data.io.image_cache as image_cache
+import sports_rec.data.io.image_store as image_store
+from sports_rec.data.contract import check_files
 from sports_rec.data.datasets import ImageDataset
-from sports_rec.data.io.image_cache import ImageCache
 from sports_rec.data.io.image_io import DATASET_SLACK, load_image
+from sports_rec.data.io.image_store import INDEX, open_store, prepare_store
 from sports_rec.data.transforms import image_transforms
 from sports_rec.errors import ConfigError
 
+CAP = 48
 
-def photo(path: Path, size: tuple[int, int] = (640, 480), seed: int = 0) -> Path:
+
+def photo(path: Path, size: tuple[int, int] = (160, 120), seed: int = 0, **save) -> Path:
+    """A smooth, photo-like image (cheap to encode and decode) of ``size`` (w, h)."""
     rng = np.random.default_rng(seed)
-    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+    small = Image.fromarray(rng.integers(0, 255, (6, 8, 3), dtype=np.uint8))
+    small.resize(size, Image.Resampling.BILINEAR).save(path, **save)
     return path
 
 
-def test_cached_pixels_equal_a_direct_decode_and_files_are_decoded_once(
+def photos(folder: Path, count: int, size: tuple[int, int] = (160, 120)) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    return [str(photo(folder / f"{i:02d}.jpg", size, seed=i)) for i in range(count)]
+
+
+def decoded(path: str | Path, mode: str = "RGB", cap: int = CAP) -> np.ndarray:
+    """What the dataset decodes without the store."""
+    return np.asarray(load_image(path, mode=mode, max_side=cap, slack=DATASET_SLACK))
+
+
+def all_decoded(images: list, paths: list[str], mode: str = "RGB") -> bool:
+    """Whether ``images`` are what decoding ``paths`` gives."""
+    pairs = zip(images, paths, strict=True)
+    return all(np.array_equal(np.asarray(image), decoded(path, mode)) for image, path in pairs)
+
+
+def stored(paths: list[str], cache: Path, mode: str = "RGB", cap: int = CAP) -> list:
+    reader = open_store(paths, mode, cap, cache)
+    assert reader is not None
+    return [reader.image(i) for i in range(len(paths))]
+
+
+def data_files(cache: Path) -> list[Path]:
+    return sorted(cache.glob("*/data-*.bin"))
+
+
+def edit(path: Path, seed: int) -> None:
+    """Rewrite ``path`` with other pixels and a later mtime (a coarse clock cannot hide it)."""
+    before = path.stat().st_mtime_ns
+    photo(path, Image.open(path).size, seed=seed)
+    os.utime(path, ns=(before + 10**9, before + 10**9))
+
+
+def no_decoding(*args, **kwargs):
+    raise AssertionError("decoded although the store holds it")
+
+
+def test_stored_pixels_equal_a_direct_decode(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    source = photo(tmp_path / "a.jpg")
-    cache = ImageCache(tmp_path / "cache", "RGB", max_side=128)
-    direct = load_image(source, "RGB", max_side=128, slack=DATASET_SLACK)  # as the dataset
-    first = cache.load(source)
-    assert np.array_equal(np.asarray(first), np.asarray(direct)) and first.size == direct.size
-    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 1
-
-    def no_decoding(*args, **kwargs):
-        raise AssertionError("decoded again")
-
-    monkeypatch.setattr(image_cache, "load_image", no_decoding)
-    again = cache.load(source)
-    assert np.array_equal(np.asarray(again), np.asarray(direct)) and again.mode == "RGB"
-    gray = ImageCache(tmp_path / "cache", "L", max_side=128)
-    monkeypatch.undo()
-    assert gray.load(source).mode == "L"  # another mode: its own entry
-    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 2
-
-
-def test_an_edited_image_gets_a_new_entry(tmp_path: Path) -> None:
-    source = photo(tmp_path / "a.png", seed=1)
-    cache = ImageCache(tmp_path / "cache", "RGB")
-    before = np.asarray(cache.load(source))
-    photo(source, seed=2)
-    os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 10**9))
-    after = np.asarray(cache.load(source))
-    assert not np.array_equal(before, after)
-    assert np.array_equal(after, np.asarray(load_image(source, "RGB")))
-    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 2
+    """RGB and grayscale, odd sizes, JPEG draft reduction, PNG with alpha and palette,
+    CMYK: the store returns what load_image returns; a second start decodes nothing."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    files = [
+        photo(folder / "odd.jpg", (333, 517)),
+        photo(folder / "reduced.jpg", (1201, 901), seed=1),  # draft 1/8, then resized
+        photo(folder / "tiny.png", (7, 3), seed=2),
+        photo(folder / "wide.png", (301, 41), seed=3),
+    ]
+    Image.open(files[3]).convert("RGBA").save(folder / "alpha.png")
+    Image.open(files[3]).convert("P").save(folder / "palette.png")
+    Image.open(files[0]).convert("CMYK").save(folder / "cmyk.jpg")
+    paths = sorted(str(p) for p in folder.iterdir())
+    cache = tmp_path / "cache"
+    for mode in ("RGB", "L"):
+        assert prepare_store(paths, mode, CAP, "true", cache) == {}
+        for path, image in zip(paths, stored(paths, cache, mode), strict=True):
+            assert image.mode == mode and np.array_equal(np.asarray(image), decoded(path, mode))
+    assert len(data_files(cache)) == 2  # one store per colour mode
+    monkeypatch.setattr(image_store, "load_image", no_decoding)
+    assert prepare_store(paths, "RGB", CAP, "auto", cache) == {}  # verified, not decoded
+    assert len(stored(paths, cache)) == len(paths)
 
 
-def test_a_damaged_entry_is_decoded_again(tmp_path: Path) -> None:
-    source = photo(tmp_path / "a.png")
-    cache = ImageCache(tmp_path / "cache", "RGB")
-    cache.load(source)
-    cache.entry(source).write_bytes(b"not an array")
-    assert np.array_equal(np.asarray(cache.load(source)), np.asarray(load_image(source, "RGB")))
+def test_the_dataset_gives_the_same_tensors_with_and_without_the_store(tmp_path: Path) -> None:
+    paths = photos(tmp_path / "images", 3, (400, 300))
+    frame = pd.DataFrame({"path": paths, "label": [0, 1, 0]})
+    cache = str(tmp_path / "cache")
+    options = {"image_size": 32, "cache": True, "cache_dir": cache}
+    assert ImageDataset.check_files(frame) == {}  # no options (predict): no store
+    assert not data_files(Path(cache))
+    # as the DataModule runs it: the dataset node's options reach the check
+    assert check_files(functools.partial(ImageDataset, **options), frame) == {}
+    transform = image_transforms(train=False, size=32)
+    plain = ImageDataset(frame, transform, image_size=32)
+    cached = ImageDataset(frame, transform, **options)
+    assert cached.store is not None and cached.store.stored == 3
+    for i in range(3):
+        assert torch.equal(plain[i]["image"], cached[i]["image"])
+    with pytest.raises(ConfigError, match=r"cache=true needs data\.dataset\.cache_dir"):
+        ImageDataset(frame, transform, cache=True)
+    with pytest.raises(ConfigError, match=r"cache=true needs data\.dataset\.cache_dir"):
+        ImageDataset.check_files(frame, cache=True)
+    with pytest.raises(ConfigError, match="auto, true or false"):
+        ImageDataset.check_files(frame, cache="sometimes", cache_dir=cache)
 
 
-def test_an_unwritable_cache_warns_and_decodes(
+def test_a_store_survives_pickling_and_forked_workers(tmp_path: Path) -> None:
+    paths = photos(tmp_path / "images", 4)
+    prepare_store(paths, "RGB", CAP, "true", tmp_path / "cache")
+    reader = open_store(paths, "RGB", CAP, tmp_path / "cache")
+    assert np.array_equal(np.asarray(reader.image(0)), decoded(paths[0]))  # maps the file
+    copy = pickle.loads(pickle.dumps(reader))  # a spawned worker: no open map travels
+    assert copy._map is None and np.array_equal(np.asarray(copy.image(3)), decoded(paths[3]))
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:  # a forked DataLoader worker opens its own map
+        pixels = pool.apply(_read_all, (reader,))
+    assert all_decoded(pixels, paths)
+
+
+def _read_all(reader) -> list[np.ndarray]:
+    assert reader._pid != os.getpid()
+    return [np.asarray(reader.image(i)) for i in range(len(reader.abspaths))]
+
+
+def test_an_edited_file_is_decoded_not_served_stale_and_the_store_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = photos(tmp_path / "images", 4)
+    cache = tmp_path / "cache"
+    frame = pd.DataFrame({"path": paths, "label": 0})
+    prepare_store(paths, "RGB", CAP, "true", cache)
+    dataset = ImageDataset(frame, image_size=CAP // 2, cache=True, cache_dir=str(cache))
+    first = data_files(cache)
+    edit(Path(paths[1]), seed=99)
+    assert dataset.store.image(1) is None  # changed since: the dataset decodes it
+    assert np.array_equal(np.asarray(dataset[1]["image"]), decoded(paths[1]))
+    calls = []
+    original = image_store.load_image
+    monkeypatch.setattr(
+        image_store, "load_image", lambda path, **kw: calls.append(path) or original(path, **kw)
+    )
+    prepare_store(paths, "RGB", CAP, "auto", cache)  # the next start rebuilds it
+    assert calls == [os.path.abspath(paths[1])]  # the others are copied, not decoded
+    assert data_files(cache) != first and len(data_files(cache)) == 1
+    assert all_decoded(stored(paths, cache), paths)
+
+
+def _build_in_a_process(paths: list[str], cache: str, barrier, results) -> None:
+    barrier.wait()
+    failures = prepare_store(paths, "RGB", CAP, "true", cache)
+    reader = open_store(paths, "RGB", CAP, cache)
+    pixels = [np.asarray(reader.image(i)) for i in range(len(paths))]
+    results.put((failures, reader.data_path.name, [p.tobytes() for p in pixels]))
+
+
+def test_two_processes_building_the_same_store_at_once_make_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = photos(tmp_path / "images", 12, (640, 480))
+    cache = str(tmp_path / "cache")
+    context = multiprocessing.get_context("fork")
+    barrier, results, writes = context.Barrier(2), context.Queue(), context.Value("i", 0)
+    write = image_store._Preparation._write
+
+    def counted(self, *args):
+        with writes.get_lock():
+            writes.value += 1
+        return write(self, *args)
+
+    monkeypatch.setattr(image_store._Preparation, "_write", counted)  # in both children
+    workers = [
+        context.Process(target=_build_in_a_process, args=(paths, cache, barrier, results))
+        for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+        assert worker.exitcode == 0
+    (failures_a, data_a, pixels_a), (failures_b, data_b, pixels_b) = outcomes
+    assert writes.value == 1  # one writer; the other waited and read its store
+    assert failures_a == failures_b == {} and data_a == data_b
+    assert pixels_a == pixels_b == [decoded(p).tobytes() for p in paths]
+    assert [p.name for p in data_files(Path(cache))] == [data_a]
+    assert not list(Path(cache).glob("*/.data*"))  # no staging file left
+
+
+def test_a_too_small_disk_budget_decodes_directly_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = photos(tmp_path / "images", 6, (900, 600))
+    (tmp_path / "images" / "bad.jpg").write_bytes(b"not a JPEG")
+    paths.append(str(tmp_path / "images" / "bad.jpg"))
+    cache = tmp_path / "cache"
+    frame = pd.DataFrame({"path": paths, "label": 0})
+    options = {"image_size": CAP // 2, "cache": "auto", "cache_dir": str(cache)}
+    with caplog.at_level(logging.INFO, logger="sports_rec"):
+        failures = ImageDataset.check_files(frame, **options, cache_max_gb=1e-6)
+        dataset = ImageDataset(frame.iloc[:6], **options)
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "over budget" in warnings[0].getMessage()
+    assert list(failures) == [paths[-1]]  # the check still checks
+    assert dataset.store is None and not data_files(cache)
+    assert np.array_equal(np.asarray(dataset[0]["image"]), decoded(paths[0]))
+    # true ignores cache_max_gb but never takes more than its share of the free disk
+    caplog.clear()
+    monkeypatch.setattr(image_store, "DISK_FRACTION", 1e-15)
+    with caplog.at_level(logging.INFO, logger="sports_rec"):
+        prepare_store(paths, "RGB", CAP, "true", cache, max_gb=1e-6)
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert not data_files(cache)
+
+
+def test_a_store_outgrowing_its_estimate_stops_writing_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sample only estimates: the budget is enforced while writing."""
+    paths = photos(tmp_path / "images", 5, (240, 180))
+    paths[0] = str(photo(tmp_path / "images" / "00.png", (8, 8)))  # the one sampled
+    monkeypatch.setattr(image_store, "SAMPLE_SIZE", 1)
+    budget = (20e3, "a 20 kB budget")  # the sample (192 bytes) says 1 kB; the others are 32 kB
+    monkeypatch.setattr(image_store._Preparation, "_budget", lambda self: budget)
+    with caplog.at_level(logging.INFO, logger="sports_rec"):
+        failures = prepare_store(paths, "RGB", CAP, "true", tmp_path / "cache")
+    assert failures == {} and open_store(paths, "RGB", CAP, tmp_path / "cache") is None
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert "outgrew its budget" in caplog.records[0].getMessage()
+    assert not list((tmp_path / "cache").glob("*/*.bin"))  # nothing half-written left
+
+
+def corrupt_truncated(folder: Path) -> None:
+    data = next(folder.glob("data-*.bin"))
+    data.write_bytes(data.read_bytes()[:-100])
+
+
+def corrupt_index_body(folder: Path) -> None:
+    index = folder / INDEX
+    text = index.read_bytes()
+    index.write_bytes(text[:-20] + bytes([text[-20] ^ 0x20]) + text[-19:])
+
+
+def corrupt_index_header(folder: Path) -> None:
+    (folder / INDEX).write_bytes(b"{garbage\n[]")
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [corrupt_truncated, corrupt_index_body, corrupt_index_header],
+    ids=lambda f: f.__name__,
+)
+def test_a_damaged_store_is_rebuilt_not_trusted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, corrupt
+) -> None:
+    paths = photos(tmp_path / "images", 3)
+    cache = tmp_path / "cache"
+    prepare_store(paths, "RGB", CAP, "true", cache)
+    folder = data_files(cache)[0].parent
+    corrupt(folder)
+    with caplog.at_level(logging.INFO, logger="sports_rec"):
+        prepare_store(paths, "RGB", CAP, "auto", cache)
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert "not trusting the previous store" in caplog.text
+    assert len(data_files(cache)) == 1
+    assert all_decoded(stored(paths, cache), paths)
+
+
+def test_a_damaged_entry_is_decoded_and_its_store_rebuilt_at_the_next_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    paths = photos(tmp_path / "images", 3)
+    cache = tmp_path / "cache"
+    frame = pd.DataFrame({"path": paths, "label": 0})
+    prepare_store(paths, "RGB", CAP, "true", cache)
+    dataset = ImageDataset(frame, image_size=CAP // 2, cache=True, cache_dir=str(cache))
+    data = data_files(cache)[0]
+    flipped = bytearray(data.read_bytes())
+    flipped[len(flipped) // 2] ^= 0xFF  # same size: only the entry's checksum can tell
+    data.write_bytes(bytes(flipped))
+    with caplog.at_level(logging.WARNING):
+        images = [np.asarray(dataset[i]["image"]) for i in range(3)]
+    assert all_decoded(images, paths)
+    assert dataset.store.broken and caplog.text.count("is damaged") == 1
+    assert not (data.parent / INDEX).exists()  # so the next start rebuilds it
+    prepare_store(paths, "RGB", CAP, "auto", cache)
+    assert data_files(cache) != [data]
+
+
+def test_auto_builds_a_store_for_large_photos_not_for_tiny_images(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    large = photos(tmp_path / "large", 4, (1600, 1200))
+    (tmp_path / "tiny").mkdir()
+    tiny = [str(photo(tmp_path / "tiny" / f"{i}.png", (24, 24), seed=i)) for i in range(6)]
+    cache = tmp_path / "cache"
+    with caplog.at_level(logging.INFO, logger="sports_rec"):
+        prepare_store(large, "RGB", CAP, "auto", cache)
+        prepare_store(tiny, "RGB", CAP, "auto", cache)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("image store: on - sources median 1,200 px vs cap 48 px")
+    assert lines[1].startswith("image store: off - it would not pay (sources median 24 px")
+    assert open_store(large, "RGB", CAP, cache) is not None
+    assert open_store(tiny, "RGB", CAP, cache) is None and len(data_files(cache)) == 1
+
+
+def test_false_writes_nothing_and_an_unchecked_run_decodes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    paths = photos(tmp_path / "images", 2, (900, 600))
+    cache = tmp_path / "cache"
+    frame = pd.DataFrame({"path": paths, "label": 0})
+    assert prepare_store(paths, "RGB", CAP, False, cache) == {} and not cache.exists()
+    prepare_store(paths, "RGB", CAP, "true", cache)
+    checked = ImageDataset(frame, image_size=CAP // 2, cache="auto", cache_dir=str(cache))
+    assert checked.store is not None  # this process's check verified the store
+    with caplog.at_level(logging.INFO, logger="sports_rec"):
+        for _ in range(2):
+            dataset = ImageDataset(
+                frame, image_size=CAP // 2, cache="auto", cache_dir=str(cache), checked=False
+            )
+    assert dataset.store is None and caplog.text.count("data.check_images=false") == 1
+
+
+def test_an_unwritable_cache_folder_warns_once_and_decodes(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the cache folder should be")
-    cache = ImageCache(blocked / "images", "RGB")
-    source = photo(tmp_path / "a.png")
-    with caplog.at_level(logging.WARNING):
-        image = cache.load(source)
-        cache.load(source)
-    assert np.array_equal(np.asarray(image), np.asarray(load_image(source, "RGB")))
-    assert caplog.text.count("Cannot write the image cache") == 1 and not cache.writable
+    paths = photos(tmp_path / "images", 2, (900, 600))
+    with caplog.at_level(logging.INFO, logger="sports_rec"):
+        assert prepare_store(paths, "RGB", CAP, "true", blocked / "images") == {}
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert "cannot use" in caplog.text
+    assert open_store(paths, "RGB", CAP, blocked / "images") is None
 
 
-def test_the_dataset_gives_the_same_tensors_with_and_without_the_cache(tmp_path: Path) -> None:
-    import pandas as pd
+def test_a_check_that_takes_no_options_still_runs() -> None:
+    """Dataset classes written before check_files got the node's options keep working."""
 
-    frame = pd.DataFrame(
-        {"path": [str(photo(tmp_path / f"{i}.jpg", seed=i)) for i in range(3)], "label": [0, 1, 0]}
-    )
-    transform = image_transforms(train=False, size=64)
-    plain = ImageDataset(frame, transform, image_size=64)
-    cached = ImageDataset(
-        frame, transform, image_size=64, cache=True, cache_dir=str(tmp_path / "cache")
-    )
-    for i in range(3):
-        for _ in range(2):  # a miss, then a hit
-            assert torch.equal(plain[i]["image"], cached[i]["image"])
-    with pytest.raises(
-        ConfigError, match=r"data\.dataset\.cache=true needs data\.dataset\.cache_dir"
-    ):
-        ImageDataset(frame, transform, cache=True)
+    class Old:
+        @classmethod
+        def check_files(cls, frame):
+            return {"x": "old"}
+
+        labels, __len__, __getitem__ = [], None, None
+
+    class Named(Old):
+        @classmethod
+        def check_files(cls, frame, width=0):
+            return {"x": str(width)}
+
+    frame = pd.DataFrame({"path": ["x"]})
+    assert check_files(functools.partial(Old, width=3, other=1), frame) == {"x": "old"}
+    assert check_files(functools.partial(Named, width=3, other=1), frame) == {"x": "3"}
 
 
-def test_a_training_run_fills_the_cache_once(make_cfg, tmp_path: Path) -> None:
+def test_a_training_run_builds_the_store_once(make_cfg, tmp_path: Path) -> None:
     from sports_rec.train import train
 
     cache = tmp_path / "image_cache"
     cfg = make_cfg("data.dataset.cache=true", f"data.dataset.cache_dir={cache}", "debug=fdr")
     train(cfg)
-    entries = {p.name: p.stat().st_mtime_ns for p in cache.rglob("*.npy")}
-    assert entries  # the images the run read
+    (first,) = data_files(cache)
+    built = first.stat().st_mtime_ns
     train(
         make_cfg(
             "data.dataset.cache=true", f"data.dataset.cache_dir={cache}", "debug=fdr", run="again"
         )
     )
-    assert {p.name: p.stat().st_mtime_ns for p in cache.rglob("*.npy")} == entries  # all hits
+    assert data_files(cache) == [first] and first.stat().st_mtime_ns == built  # reused

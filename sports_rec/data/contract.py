@@ -4,8 +4,13 @@ The datamodule builds each split's dataset from a config node
 (``factory(frame=..., transform=..., train=..., checked=...)``) and never looks at the
 modality, so every dataset class, the built-in ones and one a user adds, must offer:
 
-* ``check_files(frame) -> {path: reason}`` - a classmethod: the files that cannot be used,
-  found once at start-up (``data.check_images``);
+* ``check_files(frame, **options) -> {path: reason}`` - a classmethod: the files that
+  cannot be used, found once at start-up (``data.check_images``) over the whole index,
+  before splitting. :func:`check_files` passes it the dataset node's options (what the
+  factory builds every dataset with: for images ``grayscale``, ``max_side``, ``cache`` ...),
+  those it names, or all with ``**options``; so a check that decodes every file can decode
+  as the datasets will and keep the result (the image store). A check that needs none
+  takes ``frame`` alone;
 * ``labels`` - one class id per sample (samplers, class counts);
 * ``__len__`` and ``__getitem__(key)`` - ``key`` a row index or ``(row, draw seed)``; the
   sample is a dict holding ``index``, ``label`` and every input the net takes
@@ -18,10 +23,12 @@ sample is: ``image``, ``clip``), ``notes`` (lines for ``data_report.txt``) and
 
 :func:`check_dataset_class` is called where a dataset is built and names, in one message,
 everything a class lacks; :func:`check_sample` does the same for a sample's keys.
+:func:`check_files` runs a factory's start-up check.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -39,7 +46,7 @@ class ModalityDataset(Protocol):
     """The required part of the contract (see the module docstring)."""
 
     @classmethod
-    def check_files(cls, frame: pd.DataFrame) -> dict[str, str]: ...
+    def check_files(cls, frame: pd.DataFrame, **options: Any) -> dict[str, str]: ...
 
     @property
     def labels(self) -> Sequence[int]: ...
@@ -72,6 +79,19 @@ def check_dataset_class(factory: Callable[..., Any]) -> type:
             f"of the dataset contract ({', '.join(REQUIRED)}; see sports_rec/data/contract.py)"
         )
     return cls
+
+
+def check_files(factory: Callable[..., Any], frame: pd.DataFrame) -> dict[str, str]:
+    """``{path: reason}`` from the factory's class's ``check_files``, given the factory's
+    options (a ``functools.partial``'s keywords: the dataset node) that it accepts."""
+    cls = check_dataset_class(factory)
+    options = dict(getattr(factory, "keywords", None) or {})
+    parameters = inspect.signature(cls.check_files).parameters.values()
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        named = {p.name for p in parameters if p.kind is not inspect.Parameter.VAR_POSITIONAL}
+        options = {key: value for key, value in options.items() if key in named}
+    options.pop("frame", None)
+    return cls.check_files(frame, **options)
 
 
 def check_sample(sample: Mapping[str, Any], source: str) -> None:

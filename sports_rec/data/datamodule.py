@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from sports_rec.data.contract import check_dataset_class, check_sample
+from sports_rec.data.contract import check_dataset_class, check_files, check_sample
 from sports_rec.data.datasets import ImageDataset, input_spec
 from sports_rec.data.index import IndexTable
 from sports_rec.data.samplers import ResamplingSampler, UnpaddedDistributedSampler
@@ -72,7 +72,8 @@ class SportsDataModule(L.LightningDataModule):
         dataset: ``factory(frame=, transform=, train=, checked=) -> Dataset`` (a Hydra
             ``_partial_`` of a class from :mod:`sports_rec.data.datasets`, holding that
             modality's options, e.g. ``grayscale`` or ``clip_len``); the class also checks
-            the files (``check_files``).
+            the files (``check_files``, given those options: the image check writes the
+            decoded-image store there).
         sampler: ``sampler(labels=..., seed=...) -> Sampler`` for training (``_partial_``);
             None shuffles.
         image_size: the input size every modality resizes to (the dataset and transform
@@ -92,7 +93,8 @@ class SportsDataModule(L.LightningDataModule):
             every sample (the samplers rebalance per epoch instead).
         split_seed: seed of the splits (fixed across training seeds on purpose).
         seed: training seed, used by the sampler.
-        check_images: decode every image once at set-up and skip unreadable ones.
+        check_images: decode every image once at set-up and skip unreadable ones (the
+            image datasets' store is written and verified by this pass).
         synthetic: when given (a :class:`SyntheticSpec` as dict), ``root`` is generated
             on first use.
         layout: a format's naming conventions (``data.layout``, e.g. the exercise-video
@@ -238,7 +240,7 @@ class SportsDataModule(L.LightningDataModule):
         frame = index.frame
         self.skipped = dict(index.skipped)  # what the reader left out
         if self.check_images:
-            unreadable = check_dataset_class(self._factory()).check_files(frame)
+            unreadable = check_files(self._factory(), frame)
             if unreadable:
                 examples = ", ".join(repr(p) for p in list(unreadable)[:3])
                 log.warning(

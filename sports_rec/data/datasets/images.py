@@ -3,8 +3,9 @@
 The dataset class is a config node (``data.dataset: {_target_, _partial_: true, ...}``): the
 datamodule builds one per split with ``factory(frame=..., transform=..., train=...,
 checked=...)`` and never needs to know the modality. Each class also says how to validate
-its files before training (:meth:`ImageDataset.check_files`: images are decoded once), so
-the start-up check works for every modality, and exposes ``labels`` (one per sample, for the
+its files before training (:meth:`ImageDataset.check_files`: images are decoded once, and
+written into the decoded-image store where it pays), so the start-up check works for every
+modality, and exposes ``labels`` (one per sample, for the
 samplers and class counts).
 
 Every dataset returns a dict: the input tensor(s) under their modality key (``image``;
@@ -31,16 +32,21 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from sports_rec.data.io.image_cache import ImageCache
 from sports_rec.data.io.image_io import (
     CHECK_HINT,
     DATASET_SLACK,
     UNCHECKED_HINT,
     ImageDecodeError,
     decoding_cap,
-    find_unreadable,
     load_image,
     source_size,
+)
+from sports_rec.data.io.image_store import (
+    DEFAULT_MAX_GB,
+    cache_setting,
+    note_unchecked,
+    open_store,
+    prepare_store,
 )
 from sports_rec.data.keypoints import encode_keypoints, keypoint_vector_size
 from sports_rec.data.transforms import KeypointVisibility, TimmTransform
@@ -68,6 +74,13 @@ def apply_transform(transform: Callable | None, sample: dict[str, Any]) -> dict[
     return {**sample, "image": transform(sample["image"])}
 
 
+def decoding(
+    grayscale: bool, image_size: int, max_side: int | None, crop_pct: float | None
+) -> tuple[str, int]:
+    """``(colour mode, decoding cap)`` of an image dataset's options."""
+    return ("L" if grayscale else "RGB"), decoding_cap(image_size, max_side, crop_pct)
+
+
 class ImageDataset(Dataset):
     """Images listed in an index-table frame, decoded with :func:`load_image`.
 
@@ -86,9 +99,13 @@ class ImageDataset(Dataset):
             decides what an unreadable file's message advises.
         keypoints: must be null here; ``estimate`` makes the image config choose
             :class:`KeypointImageDataset` (``${image_dataset_class:...}``).
-        cache: keep every decoded image in ``cache_dir`` (``data.dataset.cache``; see
-            :mod:`sports_rec.data.io.image_cache`).
-        cache_dir: the cache folder (``data.dataset.cache_dir``).
+        cache: read the decoded pixels from the store the start-up check wrote
+            (``data.dataset.cache``: ``auto``, the config's default, where it pays and fits
+            the disk budget; ``true``; ``false``; see :mod:`sports_rec.data.io.image_store`).
+            The check decides; a dataset built without it (``checked=False``) decodes.
+        cache_dir: the store's folder (``data.dataset.cache_dir``).
+        cache_max_gb: the most disk ``auto`` gives the store (``data.dataset.cache_max_gb``;
+            read by :meth:`check_files`).
 
     These options are the image modality's: they live in the image data configs'
     ``dataset`` node (``conf/base/data_image.yaml``), not on the DataModule.
@@ -105,10 +122,11 @@ class ImageDataset(Dataset):
         image_size: int = 224,
         max_side: int | None = None,
         checked: bool = True,
-        cache: bool = False,
+        cache: bool | str = False,
         cache_dir: str | None = None,
         crop_pct: float | None = None,
         keypoints: None = None,
+        cache_max_gb: float = DEFAULT_MAX_GB,
     ) -> None:
         if keypoints is not None:  # the config's resolver picks the keypoint class for it
             raise ConfigError(
@@ -120,19 +138,40 @@ class ImageDataset(Dataset):
         self._labels = self.frame["label"].astype(int).tolist()
         self.transform = transform
         self.train = bool(train)
-        self.mode = "L" if grayscale else "RGB"
-        self.max_side = decoding_cap(image_size, max_side, crop_pct)
+        self.mode, self.max_side = decoding(grayscale, image_size, max_side, crop_pct)
         self.hint = CHECK_HINT if checked else UNCHECKED_HINT
-        if cache and not cache_dir:
+        setting = cache_setting(cache)
+        if setting == "true" and not cache_dir:
             raise ConfigError(
-                "data.dataset.cache=true needs data.dataset.cache_dir (a folder for the cache)"
+                "data.dataset.cache=true needs data.dataset.cache_dir (a folder for the store)"
             )
-        self.cache = ImageCache(cache_dir, self.mode, self.max_side) if cache else None
+        self.store = None
+        if setting != "false" and cache_dir:
+            if checked:
+                self.store = open_store(self.paths, self.mode, self.max_side, cache_dir)
+            else:
+                note_unchecked(cache_dir, self.mode, self.max_side)
 
     @classmethod
-    def check_files(cls, frame: pd.DataFrame) -> dict[str, str]:
-        """``{path: reason}`` of the files that cannot be used (decoded once, in threads)."""
-        return find_unreadable(frame["path"])
+    def check_files(
+        cls,
+        frame: pd.DataFrame,
+        grayscale: bool = False,
+        image_size: int = 224,
+        max_side: int | None = None,
+        crop_pct: float | None = None,
+        cache: bool | str = False,
+        cache_dir: str | None = None,
+        cache_max_gb: float = DEFAULT_MAX_GB,
+        **options: Any,
+    ) -> dict[str, str]:
+        """``{path: reason}`` of the files that cannot be used: every image is decoded once,
+        in threads. Given the dataset node's options (what its datasets are built with), it
+        decodes at their colour mode and cap and, with ``cache`` on, writes those pixels into
+        the store the datasets then read, or verifies the store a previous run wrote (see
+        :mod:`sports_rec.data.io.image_store`); other options do not matter here."""
+        mode, cap = decoding(grayscale, image_size, max_side, crop_pct)
+        return prepare_store(frame["path"], mode, cap, cache, cache_dir, cache_max_gb)
 
     @property
     def labels(self) -> list[int]:
@@ -144,10 +183,9 @@ class ImageDataset(Dataset):
     def load(self, index: int) -> dict[str, Any]:
         """The untransformed sample (a decoded PIL image under ``image``)."""
         path = self.paths[index]
+        image = self.store.image(index) if self.store is not None else None
         try:
-            if self.cache is not None:
-                image = self.cache.load(path)
-            else:
+            if image is None:  # not stored (or changed since): decoded as the store would
                 image = load_image(
                     path, mode=self.mode, max_side=self.max_side, slack=DATASET_SLACK
                 )

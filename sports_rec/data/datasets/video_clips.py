@@ -184,8 +184,9 @@ class VideoClipDataset(Dataset):
         )
 
     @classmethod
-    def check_files(cls, frame: pd.DataFrame) -> dict[str, str]:
-        """``{path: reason}`` of the videos that cannot be probed (no decoding needed)."""
+    def check_files(cls, frame: pd.DataFrame, **options: Any) -> dict[str, str]:
+        """``{path: reason}`` of the videos that cannot be probed (no decoding needed; the
+        dataset node's ``options`` do not matter: the frame cache is built per split)."""
         unreadable = {}
         for path in frame["path"]:
             try:
