@@ -1,19 +1,25 @@
-"""Images/s of the training input pipeline against torchvision's ImageFolder, with and
-without the decoded-image cache (``data.dataset.cache=true``), beside what the model consumes.
+"""Images/s of the training input pipeline against torchvision's ImageFolder, decoding
+each image and reading it from the decoded-image store (``data.dataset.cache``), beside what
+the model consumes; and what the start-up check costs with and without writing the store.
 
 Photos are generated in the sports100 folder layout (``train/<class>/*.jpg``) at the sizes
 asked for. *ImageFolder*: ``torchvision.datasets.ImageFolder`` with RandomResizedCrop, flip,
-ToTensor, Normalize (full decode). *sports_rec*: the training dataset and transform of
-``conf/transforms/default.yaml`` (draft JPEG decoding capped at 2 x the input size), cold
-(no cache) and with a warm cache. *model*: training images/s of ``--model`` at the input
-size (forward + backward + AdamW), the rate loading must keep ahead of.
+ToTensor, Normalize (full decode). *decode*: the training dataset and transform of
+``conf/transforms/default.yaml`` (draft JPEG decoding capped at 2 x the input size, no
+store). *store*: the same dataset reading the store its start-up check wrote
+(``data.dataset.cache=true``). *model*: training images/s of ``--model`` at the input size
+(forward + backward + AdamW), the rate loading must keep ahead of. The second table times
+the start-up check: the plain one (``data.dataset.cache=false``: every image decoded at
+1/8 scale), the one that writes the store (decoding at the cap), the one that finds it
+current (a ``stat`` per file), and says what ``auto`` chose.
 
-    python benchmarks/loader.py --photo-sizes 512 2000 4500 --image-size 224 --workers 0 2
+    python benchmarks/loader.py --photo-sizes 1000 2000 4000 --count 200 --workers 0 2
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +36,7 @@ from torchvision import datasets
 from torchvision.transforms import v2
 
 from sports_rec.data.datasets import ImageDataset
+from sports_rec.data.io import image_store
 from sports_rec.data.transforms import IMAGENET_MEAN, IMAGENET_STD, image_transforms
 
 
@@ -71,14 +78,32 @@ def model_rate(name: str, size: int, batch: int) -> float:
     return batch / sorted(times[1:])[1]
 
 
+class _Lines(logging.Handler):
+    """Keeps the store's log lines (what auto chose and why)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def timed(function, *args, **kwargs) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = function(*args, **kwargs)
+    return time.perf_counter() - start, result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--photo-sizes", type=int, nargs="+", default=[512, 2000, 4500])
+    parser.add_argument("--photo-sizes", type=int, nargs="+", default=[1000, 2000, 4000])
     parser.add_argument("--count", type=int, default=64)
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--model", default="resnet10t")
+    parser.add_argument("--no-imagefolder", action="store_true", help="skip the slow baseline")
     args = parser.parse_args()
     size = args.image_size
     folder_tf = v2.Compose(
@@ -96,16 +121,25 @@ def main() -> None:
         title=f"training input pipeline, {size} px input, batch {args.batch_size}; "
         f"{args.model} trains {consumes:.1f} img/s here"
     )
+    columns = ("photos", "workers", "ImageFolder", "decode", "store", "store / decode")
+    for column in (*columns, "store / model"):
+        table.add_column(column, justify="right")
+    checks = Table(title=f"{args.count} photos: one image loaded, and the start-up check")
     for column in (
         "photos",
-        "workers",
-        "ImageFolder",
-        "sports_rec",
-        "sports_rec + cache",
-        "cache / ImageFolder",
-        "cache / model",
+        "JPEGs",
+        "store",
+        "decode ms/img",
+        "store ms/img",
+        "plain check s",
+        "check + store s",
+        "store current s",
+        "auto",
     ):
-        table.add_column(column, justify="right")
+        checks.add_column(column, justify="right")
+    lines = _Lines()
+    logging.getLogger(image_store.__name__).addHandler(lines)
+    logging.getLogger(image_store.__name__).setLevel(logging.INFO)
     with tempfile.TemporaryDirectory() as tmp:
         for side in args.photo_sizes:
             root = Path(tmp) / f"p{side}"
@@ -113,25 +147,53 @@ def main() -> None:
             frame = pd.DataFrame(
                 {"path": [str(p) for p in paths], "label": [i % 4 for i in range(len(paths))]}
             )
+            options = {"image_size": size, "cache_dir": str(Path(tmp) / f"cache{side}")}
+            plain_s, _ = timed(ImageDataset.check_files, frame, **options, cache=False)
+            build_s, _ = timed(ImageDataset.check_files, frame, **options, cache=True)
+            current_s, _ = timed(ImageDataset.check_files, frame, **options, cache=True)
+            lines.lines.clear()
+            ImageDataset.check_files(
+                frame, **{**options, "cache_dir": str(Path(tmp) / f"auto{side}")}, cache="auto"
+            )
+            chose = lines.lines[-1].removeprefix("image store: ").split(" - ")[0]
+            stored = sum(p.stat().st_size for p in Path(options["cache_dir"]).glob("*/*.bin"))
+            jpegs = sum(p.stat().st_size for p in paths)
+            load_ms = [
+                1e3 * timed(lambda d: [d.load(i) for i in range(len(d))], dataset)[0] / len(paths)
+                for dataset in (
+                    ImageDataset(frame, image_size=size),
+                    ImageDataset(frame, **options, cache=True),
+                )
+            ]
+            checks.add_row(
+                f"{side}x{side * 4 // 3}",
+                f"{jpegs / 1e6:.0f} MB",
+                f"{stored / 1e6:.0f} MB",
+                *(f"{ms:.2f}" for ms in load_ms),
+                f"{plain_s:.1f}",
+                f"{build_s:.1f}",
+                f"{current_s:.2f}",
+                chose,
+            )
             folder = datasets.ImageFolder(str(root / "train"), transform=folder_tf)
-            cache_dir = str(Path(tmp) / f"cache{side}")
             for workers in args.workers:
                 plain = ImageDataset(frame, ours_tf, train=True, image_size=size)
-                cached = ImageDataset(
-                    frame, ours_tf, train=True, image_size=size, cache=True, cache_dir=cache_dir
-                )
-                images_per_second(cached, 0, args.batch_size)  # fill the cache
-                rates = [
-                    images_per_second(d, workers, args.batch_size) for d in (folder, plain, cached)
-                ]
+                stored_ds = ImageDataset(frame, ours_tf, train=True, **options, cache=True)
+                assert stored_ds.store is not None and stored_ds.store.stored == len(paths)
+                sets = (plain, stored_ds) if args.no_imagefolder else (folder, plain, stored_ds)
+                rates = [images_per_second(d, workers, args.batch_size) for d in sets]
+                if args.no_imagefolder:
+                    rates.insert(0, float("nan"))
                 table.add_row(
                     f"{side}x{side * 4 // 3}",
                     str(workers),
                     *(f"{r:.0f}" for r in rates),
-                    f"{rates[2] / rates[0]:.1f}x",
+                    f"{rates[2] / rates[1]:.1f}x",
                     f"{rates[2] / consumes:.1f}x",
                 )
-    Console(width=120).print(table)
+    console = Console(width=140)
+    console.print(table)
+    console.print(checks)
 
 
 if __name__ == "__main__":

@@ -340,14 +340,15 @@ class StoreReader:
         data = self._data()
         if data is None:
             return None
-        pixels = np.array(data[offset : offset + height * width * channels])
+        view = data[offset : offset + height * width * channels]
         if not self._verified[i]:
-            if zlib.crc32(pixels) != crc:
+            if zlib.crc32(view) != crc:
                 self._give_up(f"the entry of {self.abspaths[i]} fails its checksum", remove=True)
                 return None
             self._verified[i] = True
-        shape = (height, width) if channels == 1 else (height, width, channels)
-        return Image.fromarray(pixels.reshape(shape))
+        if channels == 1:  # PIL would map an L image onto the store's pages: copy it out
+            return Image.fromarray(np.array(view.reshape(height, width)))
+        return Image.fromarray(view.reshape(height, width, channels))  # PIL copies RGB
 
     def _give_up(self, why: str, remove: bool = False) -> None:
         """Stop reading the store in this process; with ``remove``, drop its index (if it
