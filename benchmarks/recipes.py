@@ -7,7 +7,8 @@ no pretrained weights to download). Two rates, side by side:
 
 * *loading*: images/s of the recipe's training DataLoader with its default workers
   (``data.num_workers=null``: picked from the machine), second epoch (the first pays for
-  worker start-up and, with ``data.dataset.cache=true``, for filling the cache);
+  worker start-up), after the start-up check, which writes the decoded-image store where
+  ``data.dataset.cache`` (``--cache``, default ``auto``) says so;
 * *model*: images/s of the recipe's net training on those batches under the project's stack
   with the default fast paths (channels_last, fused optimizer step, the default trainer's
   precision), the rate loading must keep ahead of.
@@ -114,12 +115,18 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=6, help="loader batches timed")
     parser.add_argument("--steps", type=int, default=4, help="model steps (first is warm-up)")
     parser.add_argument("--batch-size", type=int, default=None, help="default: the recipe's")
-    parser.add_argument("--cache", action="store_true", help="data.dataset.cache=true")
+    parser.add_argument(
+        "--cache",
+        nargs="?",
+        const="true",
+        default="auto",
+        choices=["auto", "true", "false"],
+        help="data.dataset.cache (the decoded-image store); --cache alone: true",
+    )
     args = parser.parse_args()
     register_resolvers()
     extra = [f"data.batch_size={args.batch_size}"] if args.batch_size else []
-    if args.cache:
-        extra.append("data.dataset.cache=true")
+    extra.append(f"data.dataset.cache={args.cache}")
     table = Table(title="image recipes: training input vs the model's consumption, this machine")
     for column in ("recipe", "photos", "batch", "workers", "loading img/s", "model img/s",
                    "model settings", "loading / model"):  # fmt: skip
