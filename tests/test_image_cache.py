@@ -50,10 +50,10 @@ def decoded(path: str | Path, mode: str = "RGB", cap: int = CAP) -> np.ndarray:
     return np.asarray(load_image(path, mode=mode, max_side=cap, slack=DATASET_SLACK))
 
 
-def all_decoded(images: list, paths: list[str], mode: str = "RGB") -> bool:
+def all_decoded(images: list, paths: list[str], mode: str = "RGB", cap: int = CAP) -> bool:
     """Whether ``images`` are what decoding ``paths`` gives."""
     pairs = zip(images, paths, strict=True)
-    return all(np.array_equal(np.asarray(image), decoded(path, mode)) for image, path in pairs)
+    return all(np.array_equal(np.asarray(i), decoded(path, mode, cap)) for i, path in pairs)
 
 
 def stored(paths: list[str], cache: Path, mode: str = "RGB", cap: int = CAP) -> list:
@@ -379,17 +379,34 @@ def test_a_check_that_takes_no_options_still_runs() -> None:
     assert check_files(functools.partial(Named, width=3, other=1), frame) == {"x": "3"}
 
 
-def test_a_training_run_builds_the_store_once(make_cfg, tmp_path: Path) -> None:
-    from sports_rec.train import train
+def test_the_datamodule_check_builds_the_store_its_datasets_read_once(make_cfg, tmp_path) -> None:
+    """The real config and DataModule: data.check_images's pass writes the store with the
+    dataset node's options; every split reads it; a second start finds it current."""
+    from sports_rec.builders import build_datamodule
 
     cache = tmp_path / "image_cache"
-    cfg = make_cfg("data.dataset.cache=true", f"data.dataset.cache_dir={cache}", "debug=fdr")
-    train(cfg)
+    overrides = ("data.dataset.cache=true", f"data.dataset.cache_dir={cache}")
+    datamodule = build_datamodule(make_cfg(*overrides).data, None)
+    datamodule.setup()
     (first,) = data_files(cache)
     built = first.stat().st_mtime_ns
-    train(
-        make_cfg(
-            "data.dataset.cache=true", f"data.dataset.cache_dir={cache}", "debug=fdr", run="again"
-        )
-    )
+    for dataset in datamodule.datasets.values():
+        assert dataset.store is not None and dataset.store.stored == len(dataset)
+        cap = dataset.max_side
+        assert all_decoded([dataset[i]["image"] for i in range(2)], dataset.paths[:2], "RGB", cap)
+    again = build_datamodule(make_cfg(*overrides, run="again").data, None)
+    again.setup()
+    assert again.datasets["train"].store.stored == len(again.datasets["train"])
     assert data_files(cache) == [first] and first.stat().st_mtime_ns == built  # reused
+
+
+def test_auto_is_the_image_default_and_the_issue_names_point_to_the_dataset_node() -> None:
+    from omegaconf import OmegaConf
+
+    from sports_rec import CONF_DIR
+    from sports_rec.utils.config_moves import moved_key_message
+
+    node = OmegaConf.load(Path(CONF_DIR) / "base" / "data_image.yaml").dataset
+    assert node.cache == "auto" and node.cache_max_gb == image_store.DEFAULT_MAX_GB
+    assert "data.dataset.cache_max_gb=5" in moved_key_message(["data.cache_max_gb=5"])
+    assert "data.dataset.cache=auto" in moved_key_message(["data.cache=auto"])

@@ -644,7 +644,8 @@ class _Preparation:
     # -------------------------------------------------------------- the check
     def _budget(self) -> tuple[float, str]:
         """The most bytes the store may take, and the words for it."""
-        free = shutil.disk_usage(self.cache_dir).free
+        existing = next(p for p in (self.folder, *self.folder.parents) if p.exists())
+        free = shutil.disk_usage(existing).free
         disk = DISK_FRACTION * free
         if self.setting == "true" or self.max_gb * 1e9 >= disk:
             return disk, f"{DISK_FRACTION:.0%} of the {_gb(free)} free"
@@ -667,7 +668,6 @@ class _Preparation:
 
     def run(self) -> _Outcome:
         """Verify, build or decline the store; what the check found and the one line."""
-        self.folder.mkdir(parents=True, exist_ok=True)
         old, problem = self._load()
         todo = self._todo(old)
         images = len(dict.fromkeys(self.paths))
@@ -698,6 +698,7 @@ class _Preparation:
         if estimate > allowed:
             line = f"off - over budget: ~{_gb(estimate)} for {images:,} images ({limit}){over}"
             return self._declined(sample, logging.WARNING, line)
+        self.folder.mkdir(parents=True, exist_ok=True)
         with _exclusive(self.folder / LOCK, LOCK_WAIT_S) as locked:
             if not locked:
                 line = f"off - another process held {self.folder / LOCK} for {LOCK_WAIT_S:.0f} s"
@@ -795,6 +796,7 @@ def prepare_store(
         )
         return find_unreadable(originals, workers=workers)
     _DECIDED.setdefault(key, {})[preparation.root] = outcome.index
-    log.log(outcome.level, "image store: %s -> %s", outcome.line, preparation.folder)
+    where = f" -> {preparation.folder}" if outcome.index is not None else ""
+    log.log(outcome.level, "image store: %s%s", outcome.line, where)
     failures = outcome.failures
     return {p: failures[a] for p in originals if (a := os.path.abspath(p)) in failures}
