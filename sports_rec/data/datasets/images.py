@@ -5,8 +5,7 @@ datamodule builds one per split with ``factory(frame=..., transform=..., train=.
 checked=...)`` and never needs to know the modality. Each class also says how to validate
 its files before training (:meth:`ImageDataset.check_files`: images are decoded once, and
 written into the decoded-image store where it pays), so the start-up check works for every
-modality, and exposes ``labels`` (one per sample, for the
-samplers and class counts).
+modality, and exposes ``labels`` (one per sample, for the samplers and class counts).
 
 Every dataset returns a dict: the input tensor(s) under their modality key (``image``;
 ``keypoints`` in :class:`KeypointImageDataset`; ``video`` in the video dataset), ``label``
@@ -102,7 +101,8 @@ class ImageDataset(Dataset):
         cache: read the decoded pixels from the store the start-up check wrote
             (``data.dataset.cache``: ``auto``, the config's default, where it pays and fits
             the disk budget; ``true``; ``false``; see :mod:`sports_rec.data.io.image_store`).
-            The check decides; a dataset built without it (``checked=False``) decodes.
+            The start-up check decides; a dataset in a process that ran none (``predict``,
+            ``checked=False``) decodes.
         cache_dir: the store's folder (``data.dataset.cache_dir``).
         cache_max_gb: the most disk ``auto`` gives the store (``data.dataset.cache_max_gb``;
             read by :meth:`check_files`).
