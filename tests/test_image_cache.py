@@ -289,6 +289,23 @@ def test_a_damaged_store_is_rebuilt_not_trusted(
     assert all_decoded(stored(paths, cache), paths)
 
 
+def test_a_store_from_another_pillow_is_rebuilt_in_full(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = photos(tmp_path / "images", 2)
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(image_store, "_decoder", lambda: "load_image slack=2, Pillow 1.0")
+    prepare_store(paths, "RGB", CAP, "true", cache)
+    monkeypatch.undo()
+    with caplog.at_level(logging.INFO, logger="sports_rec"):
+        prepare_store(paths, "RGB", CAP, "auto", cache)
+    assert [r.levelno for r in caplog.records] == [logging.INFO]  # outdated, not damaged
+    assert "rebuilt in full: it was written with decoder 'load_image slack=2, Pillow 1.0'" in (
+        caplog.text
+    )
+    assert all_decoded(stored(paths, cache), paths) and len(data_files(cache)) == 1
+
+
 def test_a_damaged_entry_is_decoded_and_its_store_rebuilt_at_the_next_start(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

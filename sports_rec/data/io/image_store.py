@@ -131,6 +131,10 @@ class StoreDamaged(Exception):
     """An index or data file that must not be trusted (the message says why)."""
 
 
+class StoreOutdated(StoreDamaged):
+    """A sound store written for other decoding (an older format, another Pillow)."""
+
+
 def cache_setting(value: Any) -> str:
     """``data.dataset.cache`` as ``"auto"``, ``"true"`` or ``"false"``."""
     if value is None or value is False:
@@ -237,7 +241,7 @@ class StoreIndex:
             raise StoreDamaged(f"its index header is unreadable ({error})") from None
         for key, value in expected.items():
             if header.get(key) != value:
-                raise StoreDamaged(f"it was written with {key}={header.get(key)!r}, not {value!r}")
+                raise StoreOutdated(f"it was written with {key} {header.get(key)!r}, not {value!r}")
         if hashlib.sha256(body).hexdigest() != header.get("body_sha256"):
             raise StoreDamaged("its index does not match its checksum")
         try:
@@ -376,7 +380,7 @@ def open_store(paths: list[str], mode: str, cap: int, cache_dir: str | Path) -> 
     it checked), or None: decode directly."""
     key = (str(Path(cache_dir).expanduser().absolute()), mode, int(cap))
     absolute = [os.path.abspath(p) for p in paths]
-    for root, index in _DECIDED.get(key, {}).items():
+    for root, index in reversed(_DECIDED.get(key, {}).items()):
         if all(p.startswith(root.rstrip(os.sep) + os.sep) for p in absolute):
             return StoreReader(index, paths) if index is not None else None
     return None
@@ -520,12 +524,12 @@ class _Preparation:
         return sample
 
     # -------------------------------------------------------------- the store
-    def _load(self) -> tuple[StoreIndex | None, str | None]:
+    def _load(self) -> tuple[StoreIndex | None, StoreDamaged | None]:
         """The store's index, or None and why it is not used (None: there is none)."""
         try:
             return StoreIndex.read(self.folder, _expected(self.mode, self.cap)), None
         except StoreDamaged as error:
-            return None, str(error)
+            return None, error
 
     def _todo(self, index: StoreIndex | None) -> list[str]:
         """Files (that exist) the store lacks or holds for an older version."""
@@ -714,9 +718,12 @@ class _Preparation:
             return _Outcome(self._failures(old, failures), None, logging.WARNING, line)
         problem = problem_now or problem
         line = f"on - {why}; {_gb(index.data_bytes)} for {len(index.paths):,} images ({limit})"
-        if problem:
+        level = logging.INFO
+        if isinstance(problem, StoreOutdated):
+            line += f"; rebuilt in full: {problem}"
+        elif problem is not None:
             line += f"; rebuilt, not trusting the previous store: {problem}"
-        level = logging.WARNING if problem else logging.INFO
+            level = logging.WARNING
         return _Outcome(self._failures(index, failures), index, level, line)
 
     def _failures(self, index: StoreIndex | None, found: dict[str, str]) -> dict[str, str]:
@@ -787,7 +794,8 @@ def prepare_store(
     try:
         outcome = preparation.run()
     except OSError as error:  # cache_dir unusable: read-only, not a folder ...
-        _DECIDED.setdefault(key, {})[preparation.root] = None
+        _DECIDED.setdefault(key, {}).pop(preparation.root, None)
+        _DECIDED[key][preparation.root] = None
         log.warning(
             "image store: off - cannot use %s (%s); decoding directly. Set "
             "data.dataset.cache_dir to a writable folder, or data.dataset.cache=false.",
@@ -795,7 +803,9 @@ def prepare_store(
             error.strerror or error,
         )
         return find_unreadable(originals, workers=workers)
-    _DECIDED.setdefault(key, {})[preparation.root] = outcome.index
+    decided = _DECIDED.setdefault(key, {})
+    decided.pop(preparation.root, None)  # the latest decision comes first in open_store
+    decided[preparation.root] = outcome.index
     where = f" -> {preparation.folder}" if outcome.index is not None else ""
     log.log(outcome.level, "image store: %s%s", outcome.line, where)
     failures = outcome.failures
