@@ -253,6 +253,30 @@ def test_a_store_outgrowing_its_estimate_stops_writing_with_one_warning(
     assert not list((tmp_path / "cache").glob("*/*.bin"))  # nothing half-written left
 
 
+def test_a_full_disk_while_writing_decodes_directly_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import builtins
+    import errno
+    import io
+
+    class Full(io.BytesIO):
+        def write(self, data) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def full_disk(path, mode="r", *args, **kwargs):
+        return Full() if mode == "wb" else builtins.open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(image_store, "open", full_disk, raising=False)
+    paths = photos(tmp_path / "images", 3)
+    with caplog.at_level(logging.INFO, logger="sports_rec"):
+        assert prepare_store(paths, "RGB", CAP, "true", tmp_path / "cache") == {}
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert "writing it failed (No space left on device)" in caplog.text
+    assert open_store(paths, "RGB", CAP, tmp_path / "cache") is None
+    assert not list((tmp_path / "cache").glob("*/*.bin")) and not data_files(tmp_path / "cache")
+
+
 def corrupt_truncated(folder: Path) -> None:
     data = next(folder.glob("data-*.bin"))
     data.write_bytes(data.read_bytes()[:-100])
