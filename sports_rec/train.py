@@ -33,6 +33,7 @@ from sports_rec.builders import (
     model_size,
     plain,
 )
+from sports_rec.callbacks.run_phases import RunPhases, phases_line
 from sports_rec.callbacks.test_artefacts import raise_on_lost_artefacts
 from sports_rec.callbacks.validation_replay import ValidationRecord, run_test
 from sports_rec.callbacks.wandb_test_logs import logged_config
@@ -72,24 +73,27 @@ def train(cfg: DictConfig) -> dict[str, float]:
     output_dir = Path(cfg.paths.output_dir)
     check_run_folder(output_dir, RUN_FILES)
     info = RunInfo.for_job(output_dir, cfg, recipe_name())
+    phases = RunPhases()
     try:
         check_train_config(cfg)
         check_run_folder(output_dir / "checkpoints")
-        metrics = _train(cfg, output_dir, info)
+        metrics = _train(cfg, output_dir, info, phases)
     except BaseException as error:
         if isinstance(error, KeyboardInterrupt) or info.interrupted:
             info.finish("interrupted", RunInterrupted(resume_hint(output_dir)))
         else:
             info.finish("failed", unwrap_user_error(error) or error)
         raise
-    info.finish("completed")
+    info.finish("completed", phases=phases.summary())
     hint = app_hint(output_dir, info.fields.get("tested_ckpt"))
-    if hint and global_rank() == 0:
-        print(hint, flush=True)
+    if global_rank() == 0:
+        print(f"Time: {phases_line(info.fields['phases'])}", flush=True)
+        if hint:
+            print(hint, flush=True)
     return metrics
 
 
-def _train(cfg: DictConfig, output_dir: Path, info: RunInfo) -> dict[str, float]:
+def _train(cfg: DictConfig, output_dir: Path, info: RunInfo, phases: RunPhases) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
     transforms = resolve_transforms(plain(cfg.transforms), plain(cfg.model.net))
     datamodule = build_datamodule(cfg.data, transforms, cfg.sampler)
@@ -108,7 +112,9 @@ def _train(cfg: DictConfig, output_dir: Path, info: RunInfo) -> dict[str, float]
     record = None
     if cfg.train and cfg.test and datamodule.val_is_test:
         record = ValidationRecord(enabled=bool(cfg.get("test_reuse_val", True)))
-    trainer = build_trainer(cfg, extra_callbacks=[record] if record is not None else [])
+    trainer = build_trainer(
+        cfg, extra_callbacks=[phases, *([record] if record is not None else [])]
+    )
     info.update(world_size=trainer.world_size)
     for logger in trainer.loggers:
         logger.log_hyperparams(logged_config(cfg))

@@ -42,6 +42,7 @@ def test_multirun_gives_every_job_its_own_folder(tmp_path: Path, data_dir: Path)
     )
     folders = _folders(result.stdout)
     assert len(folders) == 2 and folders[0] != folders[1]
+    assert result.stdout.count("Time: start-up ") == 2  # each job says where its time went
     sweep = folders[0].parent
     assert sweep.parent == (tmp_path / "multirun" / "train").resolve()
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]

@@ -97,6 +97,12 @@ def test_run_folder_holds_every_artefact(trained_run: dict) -> None:
         assert "misclassified test images" in html
         screenshot(files["report.html"], trained_run["root"] / "report" / "report.html.png")
     assert "best-val-acc" in result["ckpt_path"]
+    # where the run's wall time went: every phase, summing to the whole
+    phases = json.loads((out / "run_info.json").read_text())["phases"]
+    assert list(phases) == ["start-up", "training", "test", "tear-down", "total"]
+    assert all(v >= 0 for v in phases.values()) and phases["training"] > phases["test"]
+    parts = sum(v for k, v in phases.items() if k != "total")
+    assert parts == pytest.approx(phases["total"], abs=0.3)
     history = pd.read_csv(out / "metrics.csv")
     assert list(history["epoch"]) == list(range(10))
     for column in (
