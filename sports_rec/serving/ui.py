@@ -79,6 +79,20 @@ def header(session: Session, url_note: str) -> str:
     return "\n".join(lines)
 
 
+def picture(gr: Any, label: str, elem_id: str, **options: Any) -> Any:
+    """An output picture (a map, a skeleton): PNG, fitted to the page's picture height."""
+    return gr.Image(
+        label=label,
+        type="numpy",
+        format="png",
+        interactive=False,
+        height=IMAGE_HEIGHT,
+        elem_id=elem_id,
+        elem_classes=["sr-picture"],
+        **options,
+    )
+
+
 def model_heading(model: ServedModel) -> str:
     return f"#### {plain(model.name)}\n{model.modality.name} · {len(model.class_names)} classes"
 
@@ -151,24 +165,12 @@ def _images_tab(gr: Any, session: Session, concurrency: int) -> None:
                 gr.Markdown(model_heading(model))
                 columns += [
                     gr.Label(num_top_classes=top_k, label="top-k", elem_id=f"image-top-{index}"),
-                    gr.Image(
-                        label="map over the photo",
-                        type="numpy",
-                        format="png",
-                        interactive=False,
-                        height=IMAGE_HEIGHT,
-                        elem_id=f"image-map-{index}",
-                        elem_classes=["sr-picture"],
-                    ),
-                    gr.Image(
-                        label="skeleton given to the net",
-                        type="numpy",
-                        format="png",
-                        interactive=False,
-                        height=IMAGE_HEIGHT,
-                        elem_classes=["sr-picture"],
+                    picture(gr, "map over the photo", f"image-map-{index}"),
+                    picture(
+                        gr,
+                        "skeleton given to the net",
+                        f"image-skeleton-{index}",
                         visible=model.kind.shows_skeleton,
-                        elem_id=f"image-skeleton-{index}",
                     ),
                     gr.Markdown(elem_id=f"image-note-{index}"),
                 ]
@@ -365,15 +367,7 @@ def _compare_tab(gr: Any, session: Session, concurrency: int) -> None:
         with gr.Row():
             for index, model in enumerate(session.image_models):
                 maps.append(
-                    gr.Image(
-                        label=f"{model.name}: map over the photo",
-                        type="numpy",
-                        format="png",
-                        interactive=False,
-                        height=IMAGE_HEIGHT,
-                        elem_id=f"compare-map-{index}",
-                        elem_classes=["sr-picture"],
-                    )
+                    picture(gr, f"{model.name}: map over the photo", f"compare-map-{index}")
                 )
     gr.Markdown(
         "#### Test metrics of each run\nFrom each run folder's `test_metrics.json`; `tested` says "
