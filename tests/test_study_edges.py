@@ -330,14 +330,16 @@ def test_report_puts_the_evaluation_beside_its_run_with_per_class_tables(
     classes = read_published_classes(VIDEO_CSV)
     _, files = write_report(runs, tmp_path / "report", published, True, classes)
     table = pd.read_csv(files["report.csv"])
-    assert table["run"].tolist() == ["run", evaluation.name]
+    assert table["folder"].tolist() == ["run", evaluation.name]
+    # called by what differs: the evaluation by its test-time setting
+    assert table["run"].tolist() == ["run", "data.dataset.skeleton_attention=false"]
     assert table[TESTED_WITH].fillna("-").tolist() == [
         "-",
         "data.dataset.skeleton_attention=false",
     ]
     assert (table["test_accuracy [text] (published)"] == 0.7311).all()  # both beside 73.11
     compared = pd.read_csv(files["per_class_published.csv"], dtype={"class": str})
-    assert set(compared["run"]) == {"run", evaluation.name}
+    assert set(compared["run"]) == {"run", "data.dataset.skeleton_attention=false"}
     own = pd.read_csv(c3d_all_run / "per_class.csv").set_index("class_name")
     recall = compared[(compared["run"] == "run") & (compared["metric"] == "class_recall")]
     got = recall.set_index("class")["value"]

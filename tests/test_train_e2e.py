@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from sports_rec.evaluate import evaluate
 from sports_rec.reporting.across_runs.report_files import write_report
@@ -91,7 +92,10 @@ def test_run_folder_holds_every_artefact(trained_run: dict) -> None:
         assert key in result
     if result["test/acc"] < 1.0:  # something was misclassified: the gallery shows it
         assert (out / "misclassified.png").is_file()
-        # the run as a reader sees it: its report page, gallery included, in Chromium
+        # the run as a reader sees it: its report page, gallery included, in Chromium (the
+        # config saved where the command line would have saved it)
+        (out / ".hydra").mkdir(exist_ok=True)
+        OmegaConf.save(trained_run["cfg"], out / ".hydra" / "config.yaml")
         _, files = write_report(load_runs([out]), trained_run["root"] / "report")
         html = files["report.html"].read_text()
         assert "misclassified test images" in html
