@@ -13,9 +13,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
+import atexit
 import json
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -108,6 +114,76 @@ def make_cfg(tmp_path: Path, data_dir: Path) -> Callable[..., DictConfig]:
     return factory
 
 
+class _Zygote:
+    """The session's fork server (``tests/cli_zygote.py``), started on first use."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.process: subprocess.Popen | None = None
+        self.socket_path = ""
+        self.failed = os.environ.get("SPORTS_REC_TEST_NO_ZYGOTE") == "1"
+        self.env = dict(os.environ)
+
+    def ready(self) -> bool:
+        with self.lock:
+            if self.process is None and not self.failed:
+                folder = tempfile.mkdtemp(prefix="sr-zygote-")
+                self.socket_path = os.path.join(folder, "socket")
+                server = PROJECT_ROOT / "tests" / "cli_zygote.py"
+                self.process = subprocess.Popen(
+                    [sys.executable, str(server), self.socket_path],
+                    stdout=subprocess.PIPE, cwd=PROJECT_ROOT, env=self.env, text=True,
+                )  # fmt: skip
+                atexit.register(self.process.kill)
+                self.failed = self.process.stdout.readline().strip() != "ready"
+            return not self.failed
+
+    def run(
+        self, module: str, args: Sequence[str], cwd: Path, env: dict, timeout: int
+    ) -> subprocess.CompletedProcess:
+        folder = Path(tempfile.mkdtemp(prefix="sr-cli-"))
+        request = {
+            "module": module, "args": list(args), "cwd": str(Path(cwd).resolve()), "env": env,
+            "stdout": str(folder / "stdout"), "stderr": str(folder / "stderr"),
+        }  # fmt: skip
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(self.socket_path)
+            conn.sendall(json.dumps(request).encode() + b"\n")
+            replies = conn.makefile("r")
+            pid = json.loads(replies.readline())["pid"]
+            conn.settimeout(timeout)
+            try:
+                line = replies.readline()
+            except TimeoutError:
+                os.kill(pid, signal.SIGKILL)
+                raise subprocess.TimeoutExpired([module, *args], timeout) from None
+        status = json.loads(line)["status"]
+        result = subprocess.CompletedProcess(
+            [sys.executable, "-m", module, *args],
+            os.waitstatus_to_exitcode(status),
+            (folder / "stdout").read_text(errors="backslashreplace"),
+            (folder / "stderr").read_text(errors="backslashreplace"),
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+        return result
+
+
+_ZYGOTE = _Zygote()
+#: Variables the test process's own imports and in-process runs set (torch, Lightning's
+#: seed_everything), as the command sets them itself; none is read while importing, so none
+#: needs a fresh interpreter. pytest's PYTEST_* name the running test.
+_SET_BY_LIBRARIES = frozenset(
+    {
+        "TORCHINDUCTOR_CACHE_DIR",
+        "PYTORCH_NVML_BASED_CUDA_CHECK",
+        "PL_GLOBAL_SEED",
+        "PL_SEED_WORKERS",
+    }
+)
+#: Commands that start processes of their own from ``sys.argv`` run as real subprocesses.
+_OWN_PROCESSES = ("ddp", "submitit", "hydra/launcher")
+
+
 def run_cli(
     module: str,
     *args: str,
@@ -117,16 +193,40 @@ def run_cli(
     check: bool = True,
 ) -> subprocess.CompletedProcess:
     """Run ``python -m <module> args`` like a user would; with ``check`` (the default) fail
-    with its output unless it succeeded."""
+    with its output unless it succeeded.
+
+    A real process either way; where nothing in it depends on a fresh interpreter it is
+    forked from the session's fork server (``tests/cli_zygote.py``), which has the
+    libraries imported already (``SPORTS_REC_TEST_NO_ZYGOTE=1`` turns that off)."""
+    from tests.cli_zygote import SETTABLE
+
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    result = subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+    changed = {
+        k
+        for k in full_env.keys() | _ZYGOTE.env.keys()
+        if full_env.get(k) != _ZYGOTE.env.get(k)
+        and not k.startswith("PYTEST_")
+        and k not in _SET_BY_LIBRARIES
+    }
+    forkable = (
+        changed <= SETTABLE
+        and not any(word in arg for arg in args for word in _OWN_PROCESSES)
+        and _ZYGOTE.ready()
     )
+    if os.environ.get("SPORTS_REC_TEST_ZYGOTE_LOG"):
+        with open(os.environ["SPORTS_REC_TEST_ZYGOTE_LOG"], "a") as record:
+            record.write(f"{forkable}\t{module}\t{sorted(changed)}\t{' '.join(args)[:200]}\n")
+    if forkable:
+        result = _ZYGOTE.run(module, args, cwd, full_env, timeout)
+    else:
+        result = subprocess.run(
+            [sys.executable, "-m", module, *args],
+            cwd=cwd,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     if check and result.returncode != 0:
         raise AssertionError(
             f"{module} {' '.join(args)} failed ({result.returncode}):\n"
