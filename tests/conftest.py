@@ -169,15 +169,25 @@ class _Zygote:
 
 
 _ZYGOTE = _Zygote()
-#: Variables the test process's own imports and in-process runs set (torch, Lightning's
-#: seed_everything), as the command sets them itself; none is read while importing, so none
-#: needs a fresh interpreter. pytest's PYTEST_* name the running test.
-_SET_BY_LIBRARIES = frozenset(
+#: Environment variables that libraries read at import time (Hugging Face hub offline mode
+#: and caches, torch/CUDA devices and threads, matplotlib): a command needing other values
+#: than the session's runs as a plain subprocess.
+_READ_AT_IMPORT = frozenset(
     {
-        "TORCHINDUCTOR_CACHE_DIR",
-        "PYTORCH_NVML_BASED_CUDA_CHECK",
-        "PL_GLOBAL_SEED",
-        "PL_SEED_WORKERS",
+        "HF_HUB_OFFLINE",
+        "HF_HOME",
+        "HF_HUB_CACHE",
+        "HF_ENDPOINT",
+        "HUGGINGFACE_HUB_CACHE",
+        "TRANSFORMERS_OFFLINE",
+        "TORCH_HOME",
+        "CUDA_VISIBLE_DEVICES",
+        "MKL_NUM_THREADS",
+        "MPLBACKEND",
+        "MPLCONFIGDIR",
+        "HOME",
+        "XDG_CACHE_HOME",
+        "PYTHONHASHSEED",
     }
 )
 #: Commands that start processes of their own from ``sys.argv`` run as real subprocesses.
@@ -201,13 +211,13 @@ def run_cli(
     from tests.cli_zygote import SETTABLE
 
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    # Libraries read these while being imported (the server imported them under the
+    # session's values); everything else a command reads when it runs, from its own copy.
     changed = {
         k
         for k in full_env.keys() | _ZYGOTE.env.keys()
-        if full_env.get(k) != _ZYGOTE.env.get(k)
-        and not k.startswith("PYTEST_")
-        and k not in _SET_BY_LIBRARIES
-    }
+        if k in _READ_AT_IMPORT and full_env.get(k) != _ZYGOTE.env.get(k)
+    } | ((env or {}).keys() - SETTABLE)
     forkable = (
         changed <= SETTABLE
         and not any(word in arg for arg in args for word in _OWN_PROCESSES)
