@@ -131,7 +131,9 @@ def write_confusion_matrix(out_dir: str | Path, cm: np.ndarray, class_names: Seq
                         color=colour,
                     )
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of true class")
-    ax.set_title("Confusion matrix\ncolour: fraction of the true class; numbers: counts", fontsize=10)
+    ax.set_title(
+        "Confusion matrix\ncolour: fraction of the true class; numbers: counts", fontsize=10
+    )
     fig.tight_layout()
     fig.savefig(out_dir / "confusion_matrix.png", dpi=120)
     plt.close(fig)
