@@ -366,7 +366,7 @@ class StoreReader:
                 ):
                     index.unlink()
             except (OSError, ValueError):
-                pass
+                pass  # the index is already gone or unreadable: the next check rebuilds it
         logging.getLogger(__name__).warning(  # every rank: each gave up on its own
             "image store %s is damaged: %s. Decoding directly for the rest of this process; "
             "the next start-up check rebuilds it.",
@@ -761,7 +761,7 @@ def _available_memory() -> float:
                 if line.startswith("MemAvailable:"):
                     return float(line.split()[1]) * 1024
     except OSError:
-        pass
+        pass  # no /proc/meminfo (not Linux): no memory term in the read estimate
     return float("inf")
 
 

@@ -73,7 +73,8 @@ _FORMATS: dict[str, str] = {
 _MISSING = "-"
 
 
-def _value(run: Run, metric: str) -> float | None:
+def metric_value(run: Run, metric: str) -> float | None:
+    """The run's value of a published-vocabulary metric (test, train, val, cost)."""
     return METRICS[metric].read(run.test_metrics, run.epochs, run.tested_epoch, run.info)
 
 
@@ -148,7 +149,7 @@ def report_table(runs: Sequence[Run], published: pd.DataFrame | None = None) -> 
 
         def add_metric(metric: str, row: dict[str, Any] = row, run: Run = run) -> None:
             label = METRICS[metric].label
-            row[label] = _value(run, metric)
+            row[label] = metric_value(run, metric)
             for pub_metric, source in beside.get(label, []):
                 column = published_column(pub_metric, source)
                 row[column] = lookup.get((run.recipe, pub_metric, source), math.nan)
@@ -238,7 +239,8 @@ def leaderboard(runs: Sequence[Run]) -> pd.DataFrame | None:
         return None
     models = list(dict.fromkeys(run.model for run in runs))
     records = [
-        {"model": run.model, "dataset": run.dataset, "acc": _value(run, HEADLINE)} for run in runs
+        {"model": run.model, "dataset": run.dataset, "acc": metric_value(run, HEADLINE)}
+        for run in runs
     ]
     best = pd.DataFrame(records).dropna(subset=["acc"]).groupby(["model", "dataset"])["acc"].max()
     matrix = best.unstack("dataset") if len(best) else pd.DataFrame()

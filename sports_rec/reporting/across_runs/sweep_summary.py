@@ -32,8 +32,12 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from sports_rec.reporting.across_runs.labels import run_labels
-from sports_rec.reporting.across_runs.published import METRICS
-from sports_rec.reporting.across_runs.report_table import HEADLINE, WALL_TIME, to_markdown
+from sports_rec.reporting.across_runs.report_table import (
+    HEADLINE,
+    WALL_TIME,
+    metric_value,
+    to_markdown,
+)
 from sports_rec.reporting.across_runs.runs import NotARunFolder, Run, load_runs
 from sports_rec.utils.sweeps import REJECTED_FILE, read_rejected_jobs
 
@@ -41,8 +45,9 @@ SUMMARY_FILE = "summary.csv"
 FAILED = ("failed", "interrupted")
 
 
-def _number(run: Run, metric: str) -> float | None:
-    return METRICS[metric].read(run.test_metrics, run.epochs, run.tested_epoch, run.info)
+def overrides_text(run: Run) -> str:
+    """The job's own command-line overrides, as typed (``key=value`` joined by spaces)."""
+    return " ".join(f"{k}={v}" for k, v in run.overrides.items())
 
 
 def summary_table(runs: Sequence[Run]) -> pd.DataFrame:
@@ -50,14 +55,13 @@ def summary_table(runs: Sequence[Run]) -> pd.DataFrame:
     labels = run_labels(runs, ignored=())
     rows = []
     for run, label in zip(runs, labels, strict=True):
-        own = " ".join(f"{k}={v}" for k, v in run.overrides.items())
         rows.append(
             {
                 "job": run.name,
-                "overrides": own if label == run.name else label,
+                "overrides": overrides_text(run) if label == run.name else label,
                 "status": run.status,
-                "test acc": _number(run, HEADLINE),
-                "time (s)": _number(run, WALL_TIME),
+                "test acc": metric_value(run, HEADLINE),
+                "time (s)": metric_value(run, WALL_TIME),
             }
         )
     return pd.DataFrame(rows, columns=["job", "overrides", "status", "test acc", "time (s)"])
@@ -87,8 +91,7 @@ def failure_lines(runs: Sequence[Run], sweep_dir: Path) -> list[str]:
         return []
     lines = [f"{len(failures)} of {len(runs)} sweep job(s) failed ({sweep_dir}):"]
     for run in failures:
-        overrides = " ".join(f"{k}={v}" for k, v in run.overrides.items())
-        lines.append(f"  job {run.name} [{overrides}]")
+        lines.append(f"  job {run.name} [{overrides_text(run)}]")
         lines.append(f"    {run.status}: {run.error}")
         lines.append(f"    see {run.path}/run_info.json and its log")
     return lines
